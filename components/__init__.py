@@ -1,0 +1,1 @@
+"""Loadable components, one per config section, imported as `moonlite.components.<name>`."""
