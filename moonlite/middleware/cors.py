@@ -1,0 +1,32 @@
+"""CORS: answer preflights and tag responses for origins listed in `cors_domains`."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from moonlite.appkeys import HOST
+
+ALLOW_HEADERS = "Origin, Accept, Content-Type, X-Requested-With, X-CRSF-Token, Authorization, " \
+    "X-Access-Token, X-Api-Key"
+ALLOW_METHODS = "GET, HEAD, POST, PUT, DELETE, OPTIONS"
+
+
+@web.middleware
+async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Preflight `OPTIONS` -> 204 for allowed origins; CORS headers on their responses."""
+    origin = request.headers.get("Origin")
+    allowed = bool(origin) and request.app[HOST].auth.cors_match(origin or "")
+    if request.method == "OPTIONS" and origin:
+        if not allowed:
+            raise web.HTTPForbidden(reason="CORS origin not allowed")
+        response: web.StreamResponse = web.Response(status=204)
+    else:
+        response = await handler(request)
+    if allowed and origin:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Allow-Methods"] = ALLOW_METHODS
+        response.headers["Access-Control-Allow-Headers"] = ALLOW_HEADERS
+        response.headers["Access-Control-Allow-Credentials"] = "true"
+        response.headers["Vary"] = "Origin"
+    return response
