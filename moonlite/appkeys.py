@@ -11,10 +11,9 @@ if TYPE_CHECKING:
 
 HOST: web.AppKey[Host] = web.AppKey("moonlite_host")
 #: the authenticated user of a request (None when anonymous)
-USER = "moonlite_user"
+USER: web.RequestKey[dict[str, Any] | None] = web.RequestKey("moonlite_user", object)  # type: ignore[arg-type]
 
 
 def request_user(request: web.Request) -> dict[str, Any] | None:
     """The user the authentication middleware attached to `request`."""
-    user: dict[str, Any] | None = request.get(USER)
-    return user
+    return request.get(USER)
