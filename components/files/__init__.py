@@ -1,0 +1,1 @@
+"""Files: the gcodes/config/logs roots, uploads, slicer metadata and thumbnails."""

@@ -1,0 +1,14 @@
+"""G-code metadata (slicer, times, filament, heights, thumbnails) from a file's head and tail."""
+
+from .extract import extract_metadata, metadata_from_source
+from .identify import Slicer, identify
+from .source import READ_SIZE, GcodeSource
+
+__all__ = [
+    "READ_SIZE",
+    "GcodeSource",
+    "Slicer",
+    "extract_metadata",
+    "identify",
+    "metadata_from_source",
+]
