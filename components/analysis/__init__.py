@@ -1,0 +1,1 @@
+"""G-code time analysis: a native Marlin/Klipper-style print time estimator."""
