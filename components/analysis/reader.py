@@ -190,6 +190,8 @@ class Scanner:
             # everything else: save the fast-path state, run the general parser, reload
             self.x, self.y, self.z, self.e = x, y, z, e
             self.feed, self.kind, self.tag, self.n_moves = feed, kind, tag, n
+            if head == "M73" and is_marker_line(line):
+                self.markers.append((n, self.delay_total))
             try:
                 self._command(line)
             except (ValueError, IndexError, OverflowError, ZeroDivisionError):
@@ -308,8 +310,6 @@ class Scanner:
             self.delay(INDETERMINATE_TIME, INDETERMINATE_KIND, indeterminate=True)
         elif cmd == "M400":
             self.sync()
-        elif cmd == "M73":
-            self.markers.append((self.n_moves, self.delay_total))
         elif cmd == "M220":
             if "S" in p and p["S"] > 0:
                 self.feed_mult = p["S"] / 100.0
