@@ -47,7 +47,7 @@ class Stats:
             self._cumulative.append(np.cumsum(t))
         self.total_time += total
         self.distance += float(fin.dist.sum())
-        self.extrude_distance += float(np.maximum(fin.de, 0.0).sum())
+        self.extrude_distance += float(fin.de.sum())
         self.phases[0] += float(fin.accel_t.sum())
         self.phases[1] += float(fin.cruise_t.sum())
         self.phases[2] += float(fin.decel_t.sum())
@@ -59,7 +59,7 @@ class Stats:
         self.extrude_only_time += float(t[~fin.kin].sum())
         if fin.kin.any():
             self.max_speed = max(self.max_speed, float(fin.peak[fin.kin].max()))
-        flowing = (fin.de > 0.0) & (t > 0.0)
+        flowing = extruding & (t > 0.0)
         if flowing.any():
             flow = fin.de[flowing] * FILAMENT_AREA / t[flowing]
             self.max_flow = max(self.max_flow, float(flow.max()))
