@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from moonlite.component import Component
 from moonlite.config import SectionModel, validate_section
 from moonlite.events import Events
-from moonlite.rpc import ApiError, api
+from moonlite.rpc import ApiError, InvalidParams, api
 
 NAMESPACE = "webcams"
+ROTATIONS = (0, 90, 180, 270)
 
 
 class WebcamConfig(SectionModel):
@@ -28,8 +29,20 @@ class WebcamConfig(SectionModel):
     snapshot_url: str = ""
     flip_horizontal: bool = False
     flip_vertical: bool = False
-    rotation: Literal[0, 90, 180, 270] = 0
+    rotation: int = 0
     aspect_ratio: str = "4:3"
+
+    @field_validator("rotation")
+    @classmethod
+    def _right_angle(cls, value: int) -> int:
+        # an int field (not a Literal) so that the INI text "90" is accepted
+        return _check_rotation(value)
+
+
+def _check_rotation(value: int) -> int:
+    if value not in ROTATIONS:
+        raise ValueError(f"rotation must be one of {', '.join(map(str, ROTATIONS))}")
+    return value
 
 
 class Webcams(Component):
@@ -96,13 +109,15 @@ class Webcams(Component):
                         enabled: bool = True, service: str = "mjpegstreamer-adaptive",
                         target_fps: int = 15, target_fps_idle: int = 5, stream_url: str = "",
                         snapshot_url: str = "", flip_horizontal: bool = False,
-                        flip_vertical: bool = False, rotation: Literal[0, 90, 180, 270] = 0,
+                        flip_vertical: bool = False, rotation: int = 0,
                         aspect_ratio: str = "4:3", extra_data: dict[str, Any] | None = None,
                         uid: str | None = None) -> dict[str, Any]:
         """Add or update a webcam stored in the database (config webcams are read-only)."""
         if name in self.configured:
             raise ApiError(f"Webcam '{name}' is defined in the config and cannot be changed",
                            400)
+        if rotation not in ROTATIONS:
+            raise InvalidParams(f"Invalid argument 'rotation': must be one of {ROTATIONS}")
         cam = self._entry(name, {
             "location": location, "icon": icon, "enabled": enabled, "service": service,
             "target_fps": target_fps, "target_fps_idle": target_fps_idle,

@@ -50,6 +50,15 @@ class ApiError(Exception):
         return self.status
 
 
+class InvalidParams(ApiError):
+    """A missing or wrong-typed parameter: HTTP 400, JSON-RPC -32602 (the message names it)."""
+
+    @property
+    def rpc_code(self) -> int:
+        """Always -32602, whatever the HTTP status."""
+        return INVALID_PARAMS
+
+
 class RpcError(Exception):
     """A JSON-RPC protocol error with its code (parse error, invalid request, ...)."""
 
@@ -96,7 +105,7 @@ class ApiMethod:
         try:
             params = self.params_model.model_validate(args)
         except ValidationError as exc:
-            raise ApiError(_params_message(exc), 400) from None
+            raise InvalidParams(_params_message(exc), 400) from None
         kwargs = {name: getattr(params, name) for name in type(params).model_fields}
         if self.request_param:
             kwargs[self.request_param] = request

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
+from moonlite.middleware import public
 from moonlite.rpc import Dispatcher, Request, Transport
 
 if TYPE_CHECKING:
@@ -151,6 +152,7 @@ class WebsocketManager:
         for conn in list(self.connections.values()):
             await conn.ws.close(code=1001, message=b"Server shutdown")
 
+    @public()  # an unauthenticated client may connect, then authenticate by identify
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """The `/websocket` endpoint."""
         auth = self.host.auth
