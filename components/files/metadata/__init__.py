@@ -1,6 +1,6 @@
 """G-code metadata (slicer, times, filament, heights, thumbnails) from a file's head and tail."""
 
-from .extract import extract_metadata, metadata_from_source
+from .extract import extract_metadata, metadata_from_source, slicer_fields
 from .identify import Slicer, identify
 from .source import READ_SIZE, GcodeSource
 
@@ -11,4 +11,5 @@ __all__ = [
     "extract_metadata",
     "identify",
     "metadata_from_source",
+    "slicer_fields",
 ]

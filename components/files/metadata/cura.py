@@ -19,7 +19,9 @@ _LAYER_COUNT = re.compile(rb"\n;LAYER_COUNT:(\d+)")
 def _header_values(source: GcodeSource) -> dict[bytes, bytes]:
     """The `;key:value` / `;key = value` header lines, keys lower-cased (first one wins)."""
     found: dict[bytes, bytes] = {}
-    for match in _HEADER_LINE.finditer(source.header_text):
+    # the header, plus the start G-code where some profiles print `;Nozzle diameter = 0.4`
+    start = source.gcode_start_byte or 0
+    for match in _HEADER_LINE.finditer(source.header_text + source.head[start : start + 16384]):
         found.setdefault(match.group(1).lower(), match.group(2))
     return found
 

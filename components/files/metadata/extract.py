@@ -68,18 +68,26 @@ def extract_metadata(path: Path, thumbs_dir: Path | None) -> dict[str, Any]:
     return metadata
 
 
+def slicer_fields(source: GcodeSource) -> dict[str, Any]:
+    """The slicer, its version, start/end bytes and the slicer's own fields (may hold None)."""
+    slicer = identify(source)
+    fields: dict[str, Any] = {
+        "slicer": slicer.name,
+        "slicer_version": slicer.version,
+        "gcode_start_byte": source.gcode_start_byte,
+        "gcode_end_byte": source.gcode_end_byte,
+    }
+    fields.update(PARSERS[slicer.family](source, slicer))
+    return fields
+
+
 def metadata_from_source(
     source: GcodeSource, stem: str, thumbs_dir: Path | None
 ) -> dict[str, Any]:
     """The slicer-dependent fields of an already read source (see `extract_metadata`)."""
     fields: dict[str, Any] = {}
     try:
-        slicer = identify(source)
-        fields["slicer"] = slicer.name
-        fields["slicer_version"] = slicer.version
-        fields["gcode_start_byte"] = source.gcode_start_byte
-        fields["gcode_end_byte"] = source.gcode_end_byte
-        fields.update(PARSERS[slicer.family](source, slicer))
+        fields.update(slicer_fields(source))
     except Exception:  # a parser bug or odd content must not lose the basic fields
         log.exception("metadata parser failed")
     if thumbs_dir is not None:

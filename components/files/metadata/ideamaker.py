@@ -13,8 +13,8 @@ from .values import to_float, to_text
 Fields = dict[str, Any]
 
 _LAYER_HEIGHT = re.compile(rb";LAYER:(\d+)\s*\n(?:;[^\n]*\n)*?;HEIGHT:(\d*\.?\d+)")
-_BOUNDING_BOX = re.compile(rb";Bounding Box:((?:\s+-?\d*\.?\d+)+)")
-_DIMENSION = re.compile(rb";Dimension:(?:\s+\d*\.?\d+){3}\s+(\d*\.?\d+)")
+_BOUNDING_BOX = re.compile(rb";Bounding Box:([-0-9. \t]+)")
+_DIMENSION = re.compile(rb";Dimension:[ \t]*(?:\d*\.?\d+[ \t]+){3}(\d*\.?\d+)")
 _MATERIAL_USED = re.compile(rb";Material.\d+ Used:\s*(\d*\.?\d+)")
 _FILAMENT_DIAMETER = re.compile(rb";Filament Diameter .\d+:\s*(\d*\.?\d+)")
 _FILAMENT_DENSITY = re.compile(rb";Filament Density .\d+:\s*(\d*\.?\d+)")
@@ -63,6 +63,8 @@ def parse_ideamaker(source: GcodeSource) -> Fields:
         fields["estimated_time"] = float(time_match.group(1))
     if match := _LAYER_COUNT.search(head):
         fields["layer_count"] = int(match.group(1))
+    elif source.whole and b"\n;LAYER:" in source.tail:
+        fields["layer_count"] = source.tail.count(b"\n;LAYER:")
     fields["first_layer_extr_temp"] = heater_target(source, (b"M109", b"M104"))
     fields["first_layer_bed_temp"] = heater_target(source, (b"M190", b"M140"))
     fields["chamber_temp"] = heater_target(source, (b"M191", b"M141"))

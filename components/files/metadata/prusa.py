@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from .commands import last_layer_z
 from .source import GcodeSource
 from .values import (
     all_floats,
@@ -129,7 +130,8 @@ def object_height(source: GcodeSource, settings: Settings) -> float | None:
         return max(heights) if heights else None
     marker = window.rfind(b"\n;Z:")
     if marker < 0:
-        return None
+        # Slic3r, Slic3r PE: no layer markers; the Z of the last extruding move
+        return last_layer_z(source)
     return to_float(window[marker + 4 : marker + 24].split(b"\n", 1)[0])
 
 

@@ -11,7 +11,7 @@ from .values import to_float, to_text
 
 Fields = dict[str, Any]
 
-_SETTING = re.compile(rb"^;\s+([A-Za-z][A-Za-z0-9]*),([^\n]*?)\s*$", re.M)
+_SETTING = re.compile(rb"^;[ \t]+([A-Za-z][A-Za-z0-9]*),([^\n]*?)\s*$", re.M)
 _BUILD_TIME = re.compile(rb";\s+Build [tT]ime:([^\n]*)")
 _TIME_PART = re.compile(rb"(\d+)\s*(hour|min|sec)")
 _TIME_UNITS = {b"hour": 3600, b"min": 60, b"sec": 1}
@@ -19,8 +19,8 @@ _LENGTH = re.compile(rb";\s+(?:Filament length|Material Length):\s*(\d*\.?\d+)\s
 _WEIGHT = re.compile(rb";\s+(?:Plastic weight|Material Weight):\s*(\d*\.?\d+)\s*g")
 # v5: one `temperatureController` paragraph per heater with its type and `layer|temp` setpoints
 _V5_HEATER = re.compile(
-    rb";\s+temperatureController,[^\n]*\n(?:;[^\n]*\n)*?;\s+temperatureType,(\w+)\n"
-    rb"(?:;[^\n]*\n)*?;\s+temperatureSetpoints,\d+\|(\d*\.?\d+)"
+    rb";[ \t]+temperatureController,[^\n]*\n(?:;[^\n]*\n)*?;[ \t]+temperatureType,(\w+)\r?\n"
+    rb"(?:;[^\n]*\n)*?;[ \t]+temperatureSetpoints,\d+\|(\d*\.?\d+)"
 )
 
 

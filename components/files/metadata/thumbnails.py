@@ -26,6 +26,7 @@ def write_atomically(path: Path, data: bytes) -> None:
     """Write `data` to `path` through a temporary file in the same folder, then rename."""
     handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
+        os.fchmod(handle, 0o644)  # mkstemp makes it private; thumbnails are served to anyone
         with os.fdopen(handle, "wb") as file:
             file.write(data)
         os.replace(temp_name, path)
