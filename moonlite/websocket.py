@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
+from moonlite.appkeys import request_user
 from moonlite.middleware import public
 from moonlite.rpc import Dispatcher, Request, Transport
 
@@ -156,7 +157,8 @@ class WebsocketManager:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """The `/websocket` endpoint."""
         auth = self.host.auth
-        user = auth.authenticate_http(request, allow_anonymous=True)
+        # the middleware already authenticated the upgrade (and used up a oneshot token)
+        user = request_user(request)
         if not auth.origin_allowed(request):
             raise web.HTTPForbidden(reason="Origin not allowed (cors_domains)")
         if len(self.connections) >= self.max_connections:
