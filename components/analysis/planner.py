@@ -83,8 +83,9 @@ class Planner:
         self.table = np.zeros((0, NCOLS))
         self.tail: dict[str, np.ndarray] | None = None
         self.prev: dict[str, float] | None = None  # the last move seen, for its junction
-        self.start_v2 = 0.0  # bound on the first pending junction (speed², from earlier moves)
-        self.start_s2 = 0.0
+        # bound on the first pending junction (speed², fixed by already finalised moves)
+        self.start_v2 = math.inf
+        self.start_s2 = math.inf
 
     def set_epochs(self, epochs: list[Limits]) -> None:
         """Refresh the per-epoch parameter table (append-only)."""
@@ -276,13 +277,18 @@ class Planner:
             m[n] = mv["safe"][-1] ** 2 if self.model == "classic_jerk" else 0.0
         else:
             m[n] = np.inf
-        v = _closure(m, mv["c"])
-        peak2 = np.minimum(mv["cruise2"], 0.5 * (v[:-1] + v[1:] + mv["c"]))
+        # a speed-change budget above every reachable speed² never binds: capping it keeps the
+        # running sums small enough to stay exact
+        cap = 4.0 * float(mv["cruise2"].max()) + 1.0
+        c = np.minimum(mv["c"], cap)
+        v = _closure(m, c)
+        peak2 = np.minimum(mv["cruise2"], 0.5 * (v[:-1] + v[1:] + c))
         if self.model == "square_corner":
             ms = m.copy()
             ms[0] = min(ms[0], self.start_s2)
-            sm = _closure(ms, mv["cs"])
-            peak2 = np.minimum(peak2, 0.5 * (sm[:-1] + sm[1:] + mv["cs"]))
+            cs = np.minimum(mv["cs"], cap)
+            sm = _closure(ms, cs)
+            peak2 = np.minimum(peak2, 0.5 * (sm[:-1] + sm[1:] + cs))
             self.start_s2 = float(sm[keep_from])
         self.start_v2 = float(v[keep_from])
         k = keep_from
@@ -307,7 +313,7 @@ class Planner:
         self.tail = None if k >= n else {key: arr[k:] for key, arr in mv.items()}
         if final:
             self.prev = None
-            self.start_v2 = self.start_s2 = 0.0
+            self.start_v2 = self.start_s2 = math.inf
 
 
 def _closure(m: Arr, c: Arr) -> Arr:

@@ -1,0 +1,260 @@
+"""`[analysis]`: Moonraker's time-analysis API served by moonlite's own estimator."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import multiprocessing
+import os
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+
+from moonlite.component import Component
+from moonlite.config import SectionModel
+from moonlite.events import Events, on_event
+from moonlite.rpc import ApiError, api
+
+from .estimator import ESTIMATOR_VERSION
+from .jobs import NotGcodeError, estimate_job, process_job
+from .limits import ConfigError, Limits, dump_limits, load_config, parse_config
+
+EXECUTABLE = "moonlite-estimator (built in)"
+DEFAULT_CONFIG_NAME = "default_estimator_cfg.json"
+CACHE_SIZE = 64
+
+
+class AnalysisConfig(SectionModel):
+    """The `[analysis]` section (Moonraker's options; the download ones are accepted, unused)."""
+
+    platform: str = "auto"
+    estimator_config: str | None = None
+    auto_dump_default_config: bool = False
+    estimator_timeout: float = Field(600.0, gt=0)
+    enable_auto_analysis: bool = False
+    enable_estimator_updates: bool = False
+    workers: int = Field(1, ge=1, le=16)
+
+
+def inside(root: Path, relative: str, what: str) -> Path:
+    """`relative` resolved inside `root`; a 400 error for anything that escapes it."""
+    if not relative or relative.startswith(("/", "\\")) or "\x00" in relative:
+        raise ApiError(f"Invalid {what} path: {relative!r}", 400)
+    base = root.resolve()
+    target = (base / relative).resolve()
+    if not target.is_relative_to(base) or target == base:
+        raise ApiError(f"Invalid {what} path, outside its root: {relative!r}", 400)
+    return target
+
+
+class Analysis(Component):
+    """Print-time estimates, post-processing and estimator configs for G-code files."""
+
+    name = "analysis"
+    Config = AnalysisConfig
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._pool: ProcessPoolExecutor | None = None
+        self._cache: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
+        self._background: set[asyncio.Task[Any]] = set()
+
+    @property
+    def default_config_path(self) -> Path:
+        """Where `dump_config` writes the default config (Moonraker: next to the binary)."""
+        return self.host.paths.data / "tools" / "analysis" / DEFAULT_CONFIG_NAME
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self) -> AsyncIterator[None]:
+        """Dump the default config if asked; stop the worker processes on the way out."""
+        if self.config.auto_dump_default_config and not self.default_config_path.exists():
+            with contextlib.suppress(OSError):
+                self._write_config(self.default_config_path, self._printer_limits())
+        try:
+            yield
+        finally:
+            for task in list(self._background):
+                task.cancel()
+            if self._pool is not None:
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = None
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _executor(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.config.workers, mp_context=multiprocessing.get_context("spawn")
+            )
+        return self._pool
+
+    async def _run(self, func: Callable[..., Any], *args: Any) -> Any:
+        """Run a job in a worker process, mapping its errors to API errors."""
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._executor(), func, *args)
+        try:
+            return await asyncio.wait_for(future, self.config.estimator_timeout)
+        except TimeoutError:
+            pool, self._pool = self._pool, None
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
+            raise ApiError("Estimator timed out", 500) from None
+        except (ConfigError, NotGcodeError) as exc:
+            raise ApiError(str(exc), 400) from None
+        except FileNotFoundError as exc:
+            raise ApiError(f"File not found: {exc.filename}", 404) from None
+        except OSError as exc:
+            raise ApiError(f"Estimator failed: {exc.strerror or exc}", 500) from None
+
+    def _gcode_path(self, filename: str) -> Path:
+        path = inside(self.host.paths.gcodes, filename, "filename")
+        if not path.is_file():
+            raise ApiError(f"File {filename} does not exist", 404)
+        return path
+
+    def _config_path(self, estimator_config: str | None) -> Path | None:
+        """The explicit config of a request, else the section's, else None."""
+        name = estimator_config or self.config.estimator_config
+        if not name:
+            return None
+        path = inside(self.host.paths.config, name, "estimator_config")
+        if not path.is_file():
+            raise ApiError(f"Estimator config {name} does not exist", 404)
+        return path
+
+    def _fallback_path(self) -> str | None:
+        path = self.default_config_path
+        return str(path) if path.is_file() else None
+
+    def _printer_limits(self) -> Limits:
+        """The printer's own limits when its link knows them (M503), else Marlin defaults."""
+        printer = self.host.get_component("printer")
+        getter = getattr(printer, "estimator_limits", None)
+        if callable(getter):
+            with contextlib.suppress(Exception):
+                data = getter()
+                if isinstance(data, dict):
+                    from .limits import limits_from_config
+
+                    return limits_from_config(parse_config(data))
+        return Limits()
+
+    @staticmethod
+    def _write_config(path: Path, limits: Limits) -> dict[str, Any]:
+        data = dump_limits(limits)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
+        os.replace(tmp, path)
+        return data
+
+    @staticmethod
+    def _stamp(path: Path | None) -> tuple[Any, ...]:
+        if path is None:
+            return (None,)
+        st = path.stat()
+        return (str(path), st.st_size, st.st_mtime_ns)
+
+    # -- API --------------------------------------------------------------------------------
+
+    @api("server.analysis.status")
+    async def status(self) -> dict[str, Any]:
+        """The estimator's state (Moonraker's shape; the estimator is built in, always ready)."""
+        configured = self.config.estimator_config
+        if configured:
+            path = self.host.paths.config / configured
+        else:
+            path = self.default_config_path
+        exists = False
+        if path.is_file():
+            with contextlib.suppress(ConfigError):
+                load_config(path)
+                exists = True
+        return {
+            "estimator_executable": EXECUTABLE,
+            "estimator_ready": True,
+            "estimator_version": ESTIMATOR_VERSION,
+            "estimator_config_exists": exists,
+            "using_default_config": not configured,
+        }
+
+    @api("server.analysis.estimate", verb="POST")
+    async def estimate(self, filename: str, estimator_config: str | None = None) -> dict[str, Any]:
+        """Estimate a file's print time (filename relative to the gcodes root)."""
+        path = self._gcode_path(filename)
+        config_path = self._config_path(estimator_config)
+        fallback = self._fallback_path() if config_path is None else None
+        key = (*self._stamp(path), *self._stamp(config_path), fallback)
+        cached = self._cache.get(key)
+        if cached is not None:
+            self._cache.move_to_end(key)
+            return cached
+        result: dict[str, Any] = await self._run(
+            estimate_job, str(path), str(config_path) if config_path else None, fallback
+        )
+        self._cache[key] = result
+        while len(self._cache) > CACHE_SIZE:
+            self._cache.popitem(last=False)
+        return result
+
+    @api("server.analysis.process", verb="POST")
+    async def process(
+        self, filename: str, estimator_config: str | None = None, force: bool = False
+    ) -> dict[str, Any]:
+        """Rewrite the file's M73 lines and time comments to a new estimate, in place."""
+        path = self._gcode_path(filename)
+        config_path = self._config_path(estimator_config)
+        fallback = self._fallback_path() if config_path is None else None
+        result: dict[str, Any] = await self._run(
+            process_job, str(path), str(config_path) if config_path else None, fallback, force
+        )
+        if not result.get("bypassed"):
+            await self._refresh_metadata(filename)
+        return result
+
+    async def _refresh_metadata(self, filename: str) -> None:
+        files = self.host.get_component("file_manager")
+        refresh = getattr(files, "refresh_metadata", None)
+        if callable(refresh):
+            with contextlib.suppress(Exception):
+                outcome = refresh(filename)
+                if asyncio.iscoroutine(outcome):
+                    await outcome
+
+    @api("server.analysis.dump_config", verb="POST")
+    async def dump_config(self, dest_config: str | None = None) -> dict[str, Any]:
+        """Write an estimator config made from the printer's limits."""
+        limits = self._printer_limits()
+        if dest_config:
+            path = inside(self.host.paths.config, dest_config, "dest_config")
+            root: str | None = "config"
+            rel = path.relative_to(self.host.paths.config.resolve()).as_posix()
+        else:
+            path, root, rel = self.default_config_path, None, DEFAULT_CONFIG_NAME
+        try:
+            data = await self.host.run_in_thread(self._write_config, path, limits)
+        except OSError as exc:
+            raise ApiError(f"Cannot write {rel}: {exc.strerror}", 500) from None
+        return {"dest_root": root, "dest_config_path": rel, "klipper_estimator_config": data}
+
+    # -- automatic analysis -----------------------------------------------------------------
+
+    @on_event(Events.FILE_ADDED)
+    async def _on_file_added(self, event: str, payload: dict[str, Any]) -> None:
+        if not self.config.enable_auto_analysis:
+            return
+        name = str(payload.get("path") or payload.get("name") or "")
+        if payload.get("storage", "local") != "local" or not name.lower().endswith(
+            (".gcode", ".g", ".gco")
+        ):
+            return
+        with contextlib.suppress(ApiError):
+            await self.process(name)
+
+
+COMPONENT = Analysis
