@@ -233,10 +233,16 @@ class Database:
         """VACUUM the file; report the size before and after."""
         async with self._lock:
             before = self._size()
-            await self.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            await self._checkpoint()
             await self.connection.execute("VACUUM")
-            await self.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            await self._checkpoint()
             return {"previous_size": before, "new_size": self._size()}
+
+    async def _checkpoint(self) -> None:
+        # the pragma answers a row: an unread cursor is a statement in progress, and VACUUM
+        # refuses to run while one is open
+        async with self.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)") as cur:
+            await cur.fetchall()
 
     def _size(self) -> int:
         return sum(

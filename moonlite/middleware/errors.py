@@ -43,3 +43,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             if name in exc.headers:
                 response.headers[name] = exc.headers[name]
         return response
+    except Exception:
+        # a bug in a handler: log it, answer the JSON error shape (no traceback to clients)
+        log.exception("%s %s failed", request.method, request.path)
+        return error_response(500, "Internal Server Error")

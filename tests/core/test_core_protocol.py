@@ -12,7 +12,6 @@ import pytest
 from core_api_client import Api, open_api
 
 import moonlite.websocket
-from moonlite.rpc import Transport
 
 RPC_TIMEOUT = 10.0
 
@@ -273,8 +272,11 @@ async def test_internal_error_is_500_and_logged(api_with_echo: Api,
         raise RuntimeError("boom")
 
     api_with_echo.running.host.registry.register("debug.broken", broken,
-                                                 transports=Transport.WEBSOCKET)
+                                                 path="/debug/broken")
     reply = await exchange(raw_ws, json.dumps(req("debug.broken", req_id=1)))
     assert reply["error"]["code"] == 500
     assert "boom" not in reply["error"]["message"]
     assert any("debug.broken" in r.getMessage() for r in caplog.records)
+    status, body = await api_with_echo.http("GET", "/debug/broken")
+    assert status == 500
+    assert body == {"error": {"code": 500, "message": "Internal Server Error"}}
