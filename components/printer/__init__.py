@@ -1,0 +1,1 @@
+"""The printer link: Marlin protocol engine, state machine and report parsing."""

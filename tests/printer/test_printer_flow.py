@@ -1,0 +1,108 @@
+"""LineFlow: numbering, ADVANCED_OK credits, ok reconciliation and resend bookkeeping."""
+
+from __future__ import annotations
+
+from moonlite.components.printer.flow import LineFlow, ResendOutcome
+from moonlite.components.printer.framing import checksum, frame
+
+
+def _send(flow: LineFlow, *commands: str) -> list[int]:
+    numbers = []
+    for command in commands:
+        sent = flow.numbered(command)
+        flow.push(sent)
+        numbers.append(sent.n)
+    return numbers
+
+
+def test_frame_matches_reference_examples() -> None:
+    assert frame(0, "M110 N0") == b"N0 M110 N0*125\n"
+    assert frame(1, "M115") == b"N1 M115*39\n"
+    assert frame(3, "G28") == b"N3 G28*16\n"
+    assert frame(5, "M155 S1") == b"N5 M155 S1*101\n"
+    assert checksum(b"N1 M140 S0") == 100
+
+
+def test_plain_ok_pings_one_line_at_a_time() -> None:
+    flow = LineFlow()
+    assert flow.room_for(20)
+    _send(flow, "G28")
+    assert not flow.room_for(20)  # no ADVANCED_OK: exactly one in flight
+    done = flow.ack(None, None)
+    assert [s.n for s in done] == [1]
+    assert flow.room_for(20)
+
+
+def test_advanced_ok_opens_window_within_rx_bytes() -> None:
+    flow = LineFlow(rx_limit=64, max_lines=16)
+    _send(flow, "G1 X1")
+    flow.ack(1, 3)  # idle printer, 4-slot buffer: B3
+    assert flow.buffer_size == 4 and flow.window == 2
+    _send(flow, "G1 X2", "G1 X3")
+    assert not flow.room_for(10)  # window of 2 is full
+    flow.ack(2, 2)  # line 3 is queued (4 - 2 - 1 = 1 line in the buffer)
+    assert flow.window == 3 and flow.rx_bytes == 0
+    _send(flow, "G1 X4", "G1 X5")  # two lines on their way
+    assert flow.rx_bytes == len(frame(4, "G1 X4")) * 2
+    assert not flow.room_for(40)  # would overflow the 64-byte receive buffer
+    assert not flow.room_for(10)  # and the window (3) is full
+
+
+def test_advanced_ok_counts_queued_lines_out_of_rx_budget() -> None:
+    flow = LineFlow(rx_limit=40, max_lines=16)
+    flow.window = flow.max_window = 16
+    _send(flow, *(f"G1 X{i}.000 Y{i}.000" for i in range(1, 5)))  # 4 x ~25 bytes
+    # ok for line 1 with B0: the other three sit in the 4-slot buffer, not in the RX buffer
+    flow.buffer_size = 4
+    flow.ack(1, 0)
+    assert flow.rx_bytes == 0
+    assert flow.room_for(30)
+
+
+def test_ok_with_line_number_reconciles_lost_oks_and_ignores_stale() -> None:
+    flow = LineFlow()
+    flow.window = flow.max_window = 8
+    _send(flow, "G1 X1", "G1 X2", "G1 X3")
+    done = flow.ack(2, 2)  # the ok for line 1 was lost
+    assert [s.n for s in done] == [1, 2]
+    assert flow.ack(2, 2) == []  # duplicate / stale
+    assert [s.n for s in flow.inflight] == [3]
+
+
+def test_resend_rewinds_and_counts_duplicates() -> None:
+    flow = LineFlow()
+    flow.window = flow.max_window = 8
+    _send(flow, "G1 X1", "G1 X2", "G1 X3", "G1 X4")
+    flow.ack(1, 3)
+    assert flow.request_resend(2, after_line_number_error=False) is ResendOutcome.STARTED
+    assert list(flow.inflight) == [] and flow.window == 1
+    # lines 3 and 4 were in transit: each may trigger a repeat of the request
+    assert flow.request_resend(2, after_line_number_error=True) is ResendOutcome.DUPLICATE
+    assert flow.request_resend(2, after_line_number_error=True) is ResendOutcome.DUPLICATE
+    resent = []
+    while (sent := flow.next_resend()) is not None:
+        resent.append(sent.data)
+    assert resent == [frame(2, "G1 X2"), frame(3, "G1 X3"), frame(4, "G1 X4")]
+    assert not flow.resending
+    assert flow.request_resend(5, after_line_number_error=False) is ResendOutcome.NOTHING
+
+
+def test_resend_loop_and_missing_history() -> None:
+    flow = LineFlow(history_size=3, max_consecutive_resends=2)
+    _send(flow, "A", "B", "C", "D", "E")
+    assert flow.request_resend(1, False) is ResendOutcome.NO_HISTORY
+    flow2 = LineFlow(max_consecutive_resends=2)
+    _send(flow2, "A", "B")
+    assert flow2.request_resend(1, False) is ResendOutcome.STARTED
+    assert flow2.request_resend(1, False) is ResendOutcome.STARTED
+    assert flow2.request_resend(1, False) is ResendOutcome.LOOP
+
+
+def test_swallowed_oks_and_m110_reset() -> None:
+    flow = LineFlow()
+    _send(flow, "G28")
+    flow.swallow_oks = 1
+    assert flow.ack(None, None) == []
+    assert [s.n for s in flow.ack(None, None)] == [1]
+    flow.reset_numbering(1)
+    assert flow.numbered("M105").data == frame(1, "M105")
