@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .estimator import estimate_file
+from .jobs import NotGcodeError, check_text_file
 from .limits import ConfigError, load_config
 from .postprocess import format_dhms, process_file
 
@@ -80,8 +81,9 @@ def run_analyze(args: argparse.Namespace) -> int:
         print(f"error: no such file: {path}", file=sys.stderr)
         return 2
     try:
+        check_text_file(path)
         config = load_config(args.config) if args.config else None
-    except ConfigError as exc:
+    except (ConfigError, NotGcodeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     bar = ProgressBar(sys.stderr) if sys.stderr.isatty() else None

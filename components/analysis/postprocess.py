@@ -89,7 +89,8 @@ def format_dhms(seconds: float) -> str:
 
 def _m73(line: str, elapsed: float, total: float) -> str:
     code, semi, comment = line.partition(";")
-    percent = 100 if total <= 0 else min(100, max(0, math.floor(elapsed / total * 100.0)))
+    ratio = elapsed / total if total > 0 else 1.0
+    percent = min(100, max(0, math.floor(ratio * 100.0 + 1e-6)))  # sums differ in the last ulp
     remaining = max(0, round((total - elapsed) / 60.0))
     words = code.split()
     out = [words[0]]

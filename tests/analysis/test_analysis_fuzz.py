@@ -1,0 +1,56 @@
+"""Fuzz: random bytes and random G-code-like lines never raise out of the estimator."""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from moonlite.components.analysis.estimator import Estimator, estimate_file
+from moonlite.components.analysis.limits import Limits, limits_from_config, parse_config
+
+FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+KLIPPER = limits_from_config(parse_config({"square_corner_velocity": 5,
+                                           "max_accel_to_decel": 500}))
+
+numbers = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.integers(-10**12, 10**12).map(str),
+    st.sampled_from(["", "-", ".", "1e308", "-0", "nan", "inf", "1e-320", "0x10", "1_0"]),
+)
+words = st.tuples(st.sampled_from([*"XYZEFIJRPSTJ", "x", "e", "N", "*"]), numbers).map(
+    "".join
+)
+commands = st.sampled_from(
+    ["G0", "G1", "G2", "G3", "G4", "G10", "G11", "G17", "G18", "G20", "G21", "G28", "G90",
+     "G91", "G92", "M82", "M83", "M109", "M201", "M203", "M204", "M205", "M220", "M221",
+     "M400", "M600", "M73", "T0", "g1", "N10 G1", "G1X", "SET_VELOCITY_LIMIT",
+     "SET_RETRACTION", ";TYPE:", ";ESTIMATOR_ADD_TIME", ";TIME_ELAPSED:", ""]
+)
+lines = st.tuples(commands, st.lists(words, max_size=6), st.sampled_from(["", " ; c", ";"])).map(
+    lambda t: " ".join([t[0], *t[1]]) + t[2]
+)
+
+
+def check(result: dict[str, object]) -> None:
+    total = result["total_time"]
+    assert isinstance(total, float) and math.isfinite(total) and total >= 0
+
+
+@FUZZ
+@given(st.lists(lines, max_size=40), st.booleans())
+def test_random_gcode_lines_never_raise(text: list[str], klipper: bool) -> None:
+    est = Estimator(KLIPPER.copy() if klipper else Limits())
+    est.feed_lines(text)
+    check(est.finish().result)
+
+
+@FUZZ
+@given(st.binary(max_size=2000))
+def test_random_bytes_never_raise(data: bytes) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "junk.gcode"
+        path.write_bytes(data)
+        check(estimate_file(path).result)
