@@ -295,3 +295,12 @@ def test_multi_material_prusa_lists(tmp_path: Path) -> None:
     assert metadata["filament_temps"] == [215, 240]
     assert metadata["referenced_tools"] == [0, 1]
     assert metadata["mmu_print"] == 1
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_windows_line_endings_give_the_same_values(name: str, tmp_path: Path) -> None:
+    path = tmp_path / name
+    path.write_bytes((FIXTURES / name).read_bytes().replace(b"\n", b"\r\n"))
+    metadata = extract_metadata(path, tmp_path / ".thumbs")
+    assert {k: metadata.get(k) for k in EXPECTED[name]} == EXPECTED[name]
+    assert len(metadata.get("thumbnails", [])) == len(THUMBNAILS.get(name, []))

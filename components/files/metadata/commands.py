@@ -75,7 +75,7 @@ def last_layer_z(source: GcodeSource) -> float | None:
     reversed_window = window[:extrusion_end][::-1]
     match = _REVERSED_Z_MOVE.search(reversed_window)
     if match is None:
-        return max_z(window)
+        return None
     return to_float(match.group(1)[::-1])
 
 

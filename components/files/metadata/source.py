@@ -11,6 +11,7 @@ READ_SIZE = 1024 * 1024  # like Moonraker: only the first and last MiB of a file
 # `; key = value` lines (PrusaSlicer and forks, Slic3r, KISSlicer, Cura's extra lines)
 _KEY_VALUE = re.compile(rb"^;[ \t]*([A-Za-z_][^=\n]*?)[ \t]*=[ \t]*([^\n]*?)[ \t\r]*$", re.M)
 _HEADER_FIRST_COMMAND = re.compile(rb"\n[GM]\d")
+_COMMAND_LINE = re.compile(rb"\n[ \t]*[GM]\d")
 _LINE_COMMAND = re.compile(rb"[ \t]*[GM]\d")
 THUMBNAIL_BEGIN = re.compile(rb"; (thumbnail(?:_[A-Za-z]+)?) begin")
 
@@ -66,17 +67,27 @@ class GcodeSource:
         """Index in `tail` just past the line break of the last `G`/`M` command line."""
         tail = self.tail
         stop = len(tail)
-        # walk back over line starts: the footer after the last command is short (a few
-        # hundred comment lines at most), and rfind runs in C
+        window = 4096
+        # search backwards in growing windows (each cut at a line break): the footer after
+        # the last command is usually a few KiB, and a window with no command costs no Python
         while stop > 0:
-            newline = tail.rfind(b"\n", 0, stop)
-            line_start = newline + 1
-            if _LINE_COMMAND.match(tail, line_start):
-                end = tail.find(b"\n", line_start)
-                return len(tail) if end < 0 else end + 1
-            if newline < 0:
-                return None
-            stop = newline
+            start = tail.rfind(b"\n", 0, max(0, stop - window))
+            start = max(start, 0)
+            last = None
+            for last in _COMMAND_LINE.finditer(tail, start, stop):  # noqa: B007
+                pass
+            if last is not None:
+                line_start = last.start() + 1
+            elif start == 0 and self.tail_offset == 0 and _LINE_COMMAND.match(tail):
+                line_start = 0
+            else:
+                if start == 0:
+                    return None
+                stop = start + 1
+                window = min(window * 4, 256 * 1024)
+                continue
+            end = tail.find(b"\n", line_start)
+            return len(tail) if end < 0 else end + 1
         return None
 
     @cached_property

@@ -6,7 +6,7 @@ import json
 import re
 
 _NUMBER = re.compile(rb"-?\d*\.?\d+(?:[eE][-+]?\d+)?")
-_DURATION_PART = re.compile(rb"(\d+(?:\.\d+)?)\s*(d|h|m|s)\b")
+_DURATION_PART = re.compile(rb"(\d+(?:\.\d+)?)\s*(d|h|m|s)(?![a-z])")
 _UNIT_SECONDS = {b"d": 86400, b"h": 3600, b"m": 60, b"s": 1}
 # one item of a `a;b,"c;d"` list: a quoted string (with \" escapes) or a run of non-separators
 _LIST_ITEM = re.compile(rb'\s*"((?:\\"|[^"])*)"\s*|[^,;]+')
