@@ -247,9 +247,14 @@ class Planner:
 
     def add(self, rec: Arr, final: bool) -> None:
         """Plan a batch of raw move records; `final` flushes everything to a stop."""
+        # garbage input may overflow to inf; the results are clamped, the warnings are noise
+        with np.errstate(all="ignore"):
+            self._add(rec, final)
+
+    def _add(self, rec: Arr, final: bool) -> None:
         if len(rec):
             mv = self._moves(rec)
-            m = self._junctions(mv)
+            m = np.nan_to_num(self._junctions(mv), nan=0.0)  # undefined corner: stop there
             new = {
                 "m": m, "c": 2.0 * mv["acc"] * mv["dist"], "cs": 2.0 * mv["atd"] * mv["dist"],
                 "cruise2": mv["cruise2"], "acc": mv["acc"], "dist": mv["dist"], "dz": mv["dz"],
