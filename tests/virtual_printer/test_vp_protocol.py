@@ -1,0 +1,101 @@
+"""Wire protocol over a real pty: banner, M110, checksums, resends, ok formats, M115."""
+
+from __future__ import annotations
+
+from conftest import Factory
+
+from moonlite.virtual_printer import checksum
+
+
+async def test_banner_on_connect(served: Factory) -> None:
+    server, host = await served()
+    banner = await host.handshake()
+    assert banner[0] == "start"
+    assert any(line.startswith("echo:Marlin 2.") for line in banner)
+    assert server.printer.executed == ["M110 N0"]
+
+
+async def test_numbered_lines_with_checksums(served: Factory) -> None:
+    server, host = await served()
+    await host.handshake()
+    assert await host.command("G28") == ["ok N1 P15 B3"]
+    assert await host.command("G90") == ["ok N2 P15 B3"]
+    host.send_plain("M83")  # unnumbered lines are accepted unchecked
+    assert await host.line() == "ok P15 B3"
+    assert server.printer.executed == ["M110 N0", "G28", "G90", "M83"]
+    assert server.printer.received[1:] == ["N1 G28*18", "N2 G90*18", "M83"]
+    assert checksum(b"N1 G28") == 18
+
+
+async def test_checksum_mismatch_requests_resend(served: Factory) -> None:
+    server, host = await served()
+    await host.handshake()
+    await host.command("G90")
+    host.write(b"N2 G28*99\n")
+    assert await host.until("ok") == [
+        "Error:checksum mismatch, Last Line: 1",
+        "Resend: 2",
+        "ok",
+    ]
+    host.line_number = 1
+    assert await host.command("G28") == ["ok N2 P15 B3"]
+    assert server.printer.executed == ["M110 N0", "G90", "G28"]
+
+
+async def test_wrong_line_number(served: Factory) -> None:
+    server, host = await served()
+    await host.handshake()
+    host.send("G90", 5)
+    assert await host.until("ok") == [
+        "Error:Line Number is not Last Line Number+1, Last Line: 0",
+        "Resend: 1",
+        "ok",
+    ]
+    host.write(b"N1 G90\n")
+    assert await host.until("ok") == [
+        "Error:No Checksum with line number, Last Line: 0",
+        "Resend: 1",
+        "ok",
+    ]
+    assert server.printer.executed == ["M110 N0"]
+
+
+async def test_m110_sets_the_line_number(served: Factory) -> None:
+    _server, host = await served()
+    await host.handshake()
+    host.send("M110 N41", 41)
+    await host.until("ok")
+    host.line_number = 41
+    assert await host.command("M400") == ["ok N42 P15 B3"]
+
+
+async def test_plain_ok_and_resend_without_ok(served: Factory) -> None:
+    _server, host = await served(advanced_ok=False, ok_after_resend=False)
+    await host.handshake()
+    assert await host.command("G91") == ["ok"]
+    host.write(b"N9 G90*0\n")
+    assert await host.until("Resend") == [
+        "Error:Line Number is not Last Line Number+1, Last Line: 1",
+        "Resend: 2",
+    ]
+    assert await host.command("M105") == ["ok T:21.30 /0.00 B:21.30 /0.00 @:0 B@:0"]
+
+
+async def test_m115_capabilities(served: Factory) -> None:
+    _server, host = await served(tools=2)
+    await host.handshake()
+    lines = await host.command("M115")
+    assert lines[0].startswith("FIRMWARE_NAME:Marlin 2.1")
+    assert "EXTRUDER_COUNT:2" in lines[0]
+    caps = dict(line[4:].rsplit(":", 1) for line in lines if line.startswith("Cap:"))
+    for name in ("AUTOREPORT_TEMP", "AUTOREPORT_POS", "EMERGENCY_PARSER", "ARCS"):
+        assert caps[name] == "1", name
+    assert caps["SDCARD"] == "0"  # no card folder configured
+    assert lines[-2].startswith("area:{full:{min:{x:0.00")
+    assert lines[-1] == "ok N1 P15 B3"
+
+
+async def test_unknown_command(served: Factory) -> None:
+    _server, host = await served()
+    await host.handshake()
+    assert await host.command("M12345 X1") == ['echo:Unknown command: "M12345 X1"', "ok N1 P15 B3"]
