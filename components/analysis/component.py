@@ -22,7 +22,15 @@ from moonlite.rpc import ApiError, api
 
 from .estimator import ESTIMATOR_VERSION
 from .jobs import NotGcodeError, estimate_job, process_job
-from .limits import ConfigError, Limits, dump_limits, load_config, parse_config
+from .limits import (
+    ConfigError,
+    Limits,
+    dump_limits,
+    limits_from_config,
+    load_config,
+    parse_config,
+)
+from .marlin_settings import limits_from_m503
 
 EXECUTABLE = "moonlite-estimator (built in)"
 DEFAULT_CONFIG_NAME = "default_estimator_cfg.json"
@@ -132,15 +140,20 @@ class Analysis(Component):
         return str(path) if path.is_file() else None
 
     def _printer_limits(self) -> Limits:
-        """The printer's own limits when its link knows them (M503), else Marlin defaults."""
+        """The printer's own limits when its link knows them (M503), else Marlin defaults.
+
+        The printer component may offer `marlin_settings` (the `M503` report's lines) or
+        `estimator_limits()` (an estimator config dict); both are optional.
+        """
         printer = self.host.get_component("printer")
+        report = getattr(printer, "marlin_settings", None)
+        if isinstance(report, list | tuple) and report:
+            return limits_from_m503(str(line) for line in report)
         getter = getattr(printer, "estimator_limits", None)
         if callable(getter):
             with contextlib.suppress(Exception):
                 data = getter()
                 if isinstance(data, dict):
-                    from .limits import limits_from_config
-
                     return limits_from_config(parse_config(data))
         return Limits()
 

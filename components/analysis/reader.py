@@ -47,7 +47,7 @@ class Scanner:
     """State machine over G-code lines; call `scan` with successive lists of lines."""
 
     def __init__(self, limits: Limits, initial_feed: float = 25.0) -> None:
-        self.limits = limits
+        self.limits = limits.copy()  # changed by M201/M203/M204/M205 as the file goes
         self.epochs: list[Limits] = [limits.copy()]
         self.moves: array[float] = array("d")
         self.delays: list[Delay] = []

@@ -114,3 +114,25 @@ def test_cli_json_and_errors(tmp_path: Path, gcode_dir: Path,
     assert "not a G-code text file" in capsys.readouterr().err
     assert run_analyze(parse([str(gcode_dir / "hexnut_marlin2.gcode")])) == 0
     assert "estimated time: 1m" in capsys.readouterr().out
+
+
+def test_limits_from_an_m503_report() -> None:
+    from moonlite.components.analysis.marlin_settings import limits_from_m503
+
+    report = [
+        "echo:; Maximum feedrates (units/s):",
+        "echo:  M203 X500.00 Y500.00 Z12.00 E120.00",
+        "echo:  M201 X9000.00 Y9000.00 Z500.00 E10000.00",
+        "echo:  M204 P1500.00 R1500.00 T1250.00",
+        "echo:  M205 B20000.00 S0.00 T0.00 J0.02",
+        "ok",
+    ]
+    lim = limits_from_m503(report)
+    assert lim.model == "junction_deviation"
+    assert lim.junction_deviation == pytest.approx(0.02)
+    assert lim.max_feedrate == [500, 500, 12, 120]
+    assert lim.max_axis_accel == [9000, 9000, 500, 10000]
+    assert (lim.print_accel, lim.retract_accel, lim.travel_accel) == (1500, 1500, 1250)
+    jerk = limits_from_m503(["echo:  M205 B20000 S0 T0 X8.00 Y8.00 Z0.40 E5.00"])
+    assert jerk.model == "classic_jerk"
+    assert jerk.jerk == [8, 8, 0.4, 5]
