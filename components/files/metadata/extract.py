@@ -12,8 +12,10 @@ from typing import Any
 from .bambu import parse_bambu
 from .cura import parse_cura
 from .generic import parse_generic
+from .icesl import parse_icesl
 from .ideamaker import parse_ideamaker
 from .identify import UNKNOWN, Slicer, identify
+from .kirimoto import parse_kirimoto
 from .kisslicer import parse_kisslicer
 from .prusa import parse_prusa
 from .simplify3d import parse_simplify3d
@@ -34,6 +36,8 @@ PARSERS: dict[str, Callable[[GcodeSource, Slicer], Fields]] = {
     "simplify3d": lambda source, slicer: parse_simplify3d(source, slicer.version),
     "kisslicer": lambda source, slicer: parse_kisslicer(source),
     "ideamaker": lambda source, slicer: parse_ideamaker(source),
+    "icesl": lambda source, slicer: parse_icesl(source),
+    "kirimoto": lambda source, slicer: parse_kirimoto(source),
     "generic": lambda source, slicer: parse_generic(source),
 }
 
