@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 from moonlite.components.analysis.limits import parse_config
 
-from moonlite.testing import RpcCallError, RpcClient, RunningHost
+from moonlite.events import Events
+from moonlite.testing import RpcCallError, RpcClient, RunningHost, running_host
 
 
 async def post(session: aiohttp.ClientSession, host: RunningHost, path: str,
@@ -129,3 +132,29 @@ async def test_dump_config(analysis_host: RunningHost) -> None:
         status, body = await post(session, analysis_host, "/server/analysis/dump_config",
                                   {"dest_config": "../outside.json"})
         assert status == 400
+
+
+async def test_changed_file_is_estimated_again(analysis_host: RunningHost) -> None:
+    path = analysis_host.host.paths.gcodes / "hexnut_marlin2.gcode"
+    async with aiohttp.ClientSession() as session:
+        _, body = await post(session, analysis_host, "/server/analysis/estimate",
+                             {"filename": "hexnut_marlin2.gcode"})
+        before = body["result"]["total_time"]
+        with open(path, "a") as fh:
+            fh.write("G4 S10\n")
+        _, body = await post(session, analysis_host, "/server/analysis/estimate",
+                             {"filename": "hexnut_marlin2.gcode"})
+        assert body["result"]["total_time"] == pytest.approx(before + 10.0)
+
+
+async def test_auto_analysis_of_added_files(tmp_path: Path, gcode_dir: Path) -> None:
+    data = tmp_path / "data"
+    (data / "gcodes").mkdir(parents=True)
+    target = data / "gcodes" / "hexnut.gcode"
+    shutil.copy(gcode_dir / "hexnut_marlin2.gcode", target)
+    config = "[analysis]\nenable_auto_analysis: True\n"
+    async with running_host(data, config) as running:
+        running.host.events.fire(Events.FILE_ADDED, {"storage": "local", "path": "hexnut.gcode",
+                                                     "name": "hexnut.gcode", "type": ["gcode"]})
+        await running.host.events.drain(timeout=60)
+    assert target.read_text().rstrip().endswith("detected slicer PrusaSlicer")
