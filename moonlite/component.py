@@ -45,6 +45,8 @@ SECTION_MODULES: dict[str, str] = {
     "file_manager": "files",
     "database": "database_api",
     "webcam": "webcams",
+    # `[event_hook <name>]` sections alone (no `[event_hooks]`) load the event_hooks component
+    "event_hook": "event_hooks",
 }
 
 #: loaded whatever the config says, in this order (then configured ones)
