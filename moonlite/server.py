@@ -276,7 +276,13 @@ class Host:
                 app.router.add_routes(routes())
         app.router.add_routes(self.http.routes())
         app.cleanup_ctx.append(self._lifespan)
+        # aiohttp waits (up to 60 s) for running handlers before the cleanup contexts run:
+        # open websockets must be closed on shutdown, or a stop/restart stalls
+        app.on_shutdown.append(self._close_websockets)
         return app
+
+    async def _close_websockets(self, app: web.Application) -> None:
+        await self.websockets.close_all()
 
     async def _lifespan(self, app: web.Application) -> AsyncIterator[None]:
         await self.database.open()
