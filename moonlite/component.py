@@ -51,7 +51,7 @@ SECTION_MODULES: dict[str, str] = {
 
 #: loaded whatever the config says, in this order (then configured ones)
 CORE_COMPONENTS: tuple[str, ...] = (
-    "database", "authorization", "machine", "webcam", "announcements",
+    "database", "authorization", "machine", "webcam", "announcements", "plugins",
 )
 
 

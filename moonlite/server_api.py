@@ -60,6 +60,7 @@ class ServerApi:
             "missing_klippy_requirements": [],
             "api_version": API_VERSION,
             "api_version_string": ".".join(str(v) for v in API_VERSION),
+            **_plugin_summary(host),
         }
 
     @api("server.config")
@@ -129,3 +130,9 @@ class ServerApi:
     async def websocket_id(self, request: Request) -> dict[str, Any]:
         """The id of this websocket connection."""
         return {"websocket_id": request.connection.id}
+
+
+def _plugin_summary(host: Host) -> dict[str, Any]:
+    """`plugins` (loaded) and `failed_plugins` from the plugins component."""
+    summary = getattr(host.components.get("plugins"), "summary", None)
+    return summary() if callable(summary) else {"plugins": [], "failed_plugins": []}

@@ -1,0 +1,1 @@
+"""Plugins that ship with moonlite (loaded unless listed in `[plugins] disabled`)."""
