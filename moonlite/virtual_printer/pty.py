@@ -37,6 +37,7 @@ class PtyServer:
         self.slave_path = ""
         self.ptys_opened = 0
         self.connected = asyncio.Event()
+        self.reopened = asyncio.Event()  # set when a new pty replaced a dropped one
         self._master = -1
         self._link: PrinterLink | None = None
         self._poller: asyncio.Task[None] | None = None
@@ -168,6 +169,7 @@ class PtyServer:
         await asyncio.sleep(RECONNECT_DELAY)
         if not self._closing:
             self._open_pty()
+            self.reopened.set()
 
     def _in_background(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)

@@ -74,9 +74,9 @@ class SerialHost:
                 if test(text):
                     return lines
 
-    async def handshake(self) -> list[str]:
+    async def handshake(self, wait_start: bool = True) -> list[str]:
         """Wait for `start`, then `N0 M110 N0` and its ok; returns the banner lines."""
-        banner = await self.until("start")
+        banner = await self.until("start") if wait_start else []
         self.line_number = 0
         self.send("M110 N0", 0)
         banner += await self.until("ok")
@@ -86,3 +86,29 @@ class SerialHost:
         """Send a numbered command; lines up to and including its `ok`."""
         self.send(command)
         return await self.until("ok", timeout)
+
+
+async def stream(host: SerialHost, commands: list[str], ok_timeout: float = TIMEOUT) -> int:
+    """Send `commands` one at a time (ping-pong), following resend requests.
+
+    A missing `ok` (after `ok_timeout`) counts as acknowledged, as a host's timeout would.
+    Returns the number of timeouts.
+    """
+    base = host.line_number
+    index = 0
+    timeouts = 0
+    while index < len(commands):
+        host.send(commands[index], base + index + 1)
+        try:
+            lines = await host.until(lambda t: t.startswith(("ok", "Resend:")), ok_timeout)
+        except TimeoutError:
+            timeouts += 1
+            index += 1
+            continue
+        if lines[-1].startswith("Resend:"):
+            index = int(lines[-1].split(":")[1]) - base - 1
+            await host.until("ok")
+            continue
+        index += 1
+    host.line_number = base + len(commands)
+    return timeouts
