@@ -213,3 +213,21 @@ async def test_delete_and_reset_totals(tmp_path: Path) -> None:
         bus.fire(Events.PRINT_STARTED, started("new.gcode"))
         new = await next_change(client, "added", "new.gcode")
         assert int(new["job_id"], 16) > max(int(i, 16) for i in ids)
+
+
+async def test_metadata_comes_from_the_files_component(tmp_path: Path, gcode_dir: Path) -> None:
+    async with running_host(tmp_path / "data", "[file_manager]\n" + CONFIG) as running, \
+            RpcClient.connect(running.ws_url) as client:
+        target = running.host.paths.gcodes / "shared" / "hexnut.gcode"
+        target.parent.mkdir(parents=True)
+        target.write_bytes((gcode_dir / "hexnut_marlin2.gcode").read_bytes())
+        expected = await client.call("server.files.metadata",
+                                     {"filename": "shared/hexnut.gcode"})
+        assert expected["estimated_time"] == 61  # PrusaSlicer's "1m 1s"
+        running.host.events.fire(Events.PRINT_STARTED, started("shared/hexnut.gcode"))
+        job = await next_change(client, "added", "shared/hexnut.gcode")
+        assert job["exists"] is True
+        assert job["metadata"]["slicer"] == expected["slicer"]
+        assert job["metadata"]["estimated_time"] == expected["estimated_time"]
+        assert job["metadata"]["modified"] == expected["modified"]
+        assert "print_start_time" not in job["metadata"]
