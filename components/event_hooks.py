@@ -28,6 +28,8 @@ DEFAULT_TIMEOUT = 60.0
 MAX_OUTPUT = 64 * 1024
 #: finished runs kept for inspection
 RESULTS_KEPT = 100
+#: how long hooks of the Shutdown event may still run while moonlite stops
+SHUTDOWN_GRACE = 5.0
 NO_FILE = "NO FILE"
 #: `{{` and `}}` are literal braces (str.format's rule); `{key}` or `{a.b.c}` is a placeholder;
 #: anything with spaces or nested braces (shell `{ a; b; }`, awk `{print $1}`) is left alone
@@ -163,7 +165,8 @@ class EventHooks(Component):
         self.enabled = bool(self.config.enabled)
         self.results: collections.deque[HookRun] = collections.deque(maxlen=RESULTS_KEPT)
         self._watchers: list[asyncio.Queue[HookRun]] = []
-        self._tasks: set[asyncio.Task[None]] = set()
+        #: runs in progress and the event each one is for
+        self._tasks: dict[asyncio.Task[None], str] = {}
         self._unsubscribe: list[Callable[[], None]] = []
 
     def _hook_from(self, name: str, section: Any) -> Hook:
@@ -204,6 +207,10 @@ class EventHooks(Component):
         finally:
             for unsubscribe in self._unsubscribe:
                 unsubscribe()
+            # the Shutdown event's hooks are what one wants to run now: give them a moment
+            closing = [t for t, event in self._tasks.items() if event == Events.SHUTDOWN]
+            if closing:
+                await asyncio.wait(closing, timeout=SHUTDOWN_GRACE)
             tasks = list(self._tasks)
             for task in tasks:
                 task.cancel()
@@ -220,8 +227,11 @@ class EventHooks(Component):
             if hook.event == event:
                 task = asyncio.get_running_loop().create_task(
                     self._run(hook, event, payload, values), name=f"event_hook:{hook.name}")
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+                self._tasks[task] = event
+                task.add_done_callback(self._forget)
+
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        self._tasks.pop(task, None)
 
     def generic_values(self, event: str, payload: Payload) -> dict[str, Any]:
         """The `{__...}` placeholders for an event happening now."""
@@ -303,6 +313,11 @@ class EventHooks(Component):
             raise
 
     # -- results --------------------------------------------------------------------------
+
+    async def idle(self) -> None:
+        """Wait until every run started so far has finished (tests, tools)."""
+        while self._tasks:
+            await asyncio.wait(list(self._tasks))
 
     def _publish(self, run: HookRun) -> None:
         self.results.append(run)

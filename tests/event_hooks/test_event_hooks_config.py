@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 from hook_helpers import hooks_of, next_run
@@ -71,3 +72,27 @@ async def test_the_global_switch_disables_every_hook(tmp_path: Path) -> None:
         await running.host.events.drain()
         # runs start synchronously in the bus handler: none started, none will
         assert hooks.running == 0 and list(hooks.results) == []
+
+
+async def test_startup_and_shutdown_hooks_run(tmp_path: Path) -> None:
+    up, down = tmp_path / "up", tmp_path / "down"
+    config = f"""
+[event_hook up]
+event: Startup
+type: system
+command: echo up > {shlex.quote(str(up))}
+
+[event_hook down]
+event: Shutdown
+type: system
+command: sleep 0.2; echo down > {shlex.quote(str(down))}
+"""
+    async with running_host(tmp_path / "data", config) as running:
+        hooks = hooks_of(running)
+        await running.host.events.drain()
+        await hooks.idle()
+        assert [r.hook for r in hooks.results] == ["up"] and hooks.results[0].ok
+        assert up.read_text() == "up\n"
+    # the Shutdown hook was given the time to finish while the host stopped
+    assert down.read_text() == "down\n"
+    assert [r.hook for r in hooks.results] == ["up", "down"]
