@@ -298,9 +298,14 @@ class EventHooks(Component):
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
             cwd=self.host.paths.data, start_new_session=True,
         )
+        kept = bytearray()
+        room = MAX_OUTPUT - len(run.output)
         try:
             assert proc.stdout is not None
-            run.output += await _read_capped(proc.stdout, MAX_OUTPUT - len(run.output))
+            # read to the end (a full pipe would stall the command), keep the first part
+            while chunk := await proc.stdout.read(4096):
+                if len(kept) < room:
+                    kept += chunk[: room - len(kept)]
             run.returncodes.append(await proc.wait())
         except BaseException:
             # timeout, shutdown or error: the whole process group goes, children included
@@ -311,6 +316,8 @@ class EventHooks(Component):
             if proc.returncode is not None:
                 run.returncodes.append(proc.returncode)
             raise
+        finally:
+            run.output += kept.decode("utf-8", "replace")
 
     # -- results --------------------------------------------------------------------------
 
@@ -356,15 +363,6 @@ def _printer_value(printer: Any, attr: str) -> Any:
         return value
     except Exception:
         return None
-
-
-async def _read_capped(stream: asyncio.StreamReader, cap: int) -> str:
-    """Read `stream` to its end, keeping at most `cap` bytes (the rest is drained)."""
-    kept = bytearray()
-    while chunk := await stream.read(4096):
-        if len(kept) < cap:
-            kept += chunk[: cap - len(kept)]
-    return kept.decode("utf-8", "replace")
 
 
 COMPONENT = EventHooks

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from hook_helpers import RecordingPrinter, hooks_of, next_run
+from moonlite.components.event_hooks import MAX_OUTPUT
 
 from moonlite.events import Events
 from moonlite.testing import running_host
@@ -127,7 +128,7 @@ async def test_a_hook_that_overruns_its_timeout_is_killed(tmp_path: Path) -> Non
 [event_hook direct]
 event: Home
 type: system
-command: echo $$ > {q(pid_file)}; exec sleep 30
+command: echo $$ > {q(pid_file)}; echo started; exec sleep 30
 timeout: 0.5
 
 [event_hook grandchild]
@@ -143,6 +144,7 @@ timeout: 0.5
         run = await next_run(runs)
         assert run.timed_out and not run.ok
         assert run.returncodes == [-9]
+        assert run.output == "started\n"  # what it said before it was stopped is kept
         assert time.monotonic() - began < 5
         pid = int(pid_file.read_text())
         try:
@@ -196,3 +198,19 @@ command: echo {{port}} > {q(marker)}
         running.host.events.fire(Events.CONNECTED, {"port": "again", "baudrate": 1})
         results = {r.hook: r for r in [await next_run(runs) for _ in range(4)]}
         assert results["works"].ok and marker.read_text() == "again\n"
+
+
+async def test_output_is_kept_up_to_a_cap_and_the_rest_drained(tmp_path: Path) -> None:
+    config = """
+[event_hook chatty]
+event: Home
+type: system
+command: head -c 1000000 /dev/zero | tr '\\0' x
+    echo second
+"""
+    async with running_host(tmp_path / "data", config) as running:
+        runs = hooks_of(running).watch()
+        running.host.events.fire(Events.HOME, {})
+        run = await next_run(runs)
+        assert run.ok and run.returncodes == [0, 0]
+        assert len(run.output) == MAX_OUTPUT and set(run.output) == {"x"}
