@@ -5,11 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import multiprocessing
 import os
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +19,6 @@ from moonlite.events import Events, on_event
 from moonlite.rpc import ApiError, api
 
 from .estimator import ESTIMATOR_VERSION
-from .jobs import NotGcodeError, estimate_job, process_job
 from .limits import (
     ConfigError,
     Limits,
@@ -31,6 +28,7 @@ from .limits import (
     parse_config,
 )
 from .marlin_settings import limits_from_m503
+from .workers import WorkerError, WorkerPool
 
 EXECUTABLE = "moonlite-estimator (built in)"
 DEFAULT_CONFIG_NAME = "default_estimator_cfg.json"
@@ -68,7 +66,7 @@ class Analysis(Component):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._pool: ProcessPoolExecutor | None = None
+        self._pool: WorkerPool | None = None
         self._cache: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
         self._background: set[asyncio.Task[Any]] = set()
 
@@ -89,35 +87,19 @@ class Analysis(Component):
             for task in list(self._background):
                 task.cancel()
             if self._pool is not None:
-                self._pool.shutdown(wait=False, cancel_futures=True)
+                await self._pool.close()
                 self._pool = None
 
     # -- helpers ----------------------------------------------------------------------------
 
-    def _executor(self) -> ProcessPoolExecutor:
+    async def _run(self, job: dict[str, Any]) -> Any:
+        """Run a job in a worker process (never on the event loop), errors as API errors."""
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(
-                max_workers=self.config.workers, mp_context=multiprocessing.get_context("spawn")
-            )
-        return self._pool
-
-    async def _run(self, func: Callable[..., Any], *args: Any) -> Any:
-        """Run a job in a worker process, mapping its errors to API errors."""
-        loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._executor(), func, *args)
+            self._pool = WorkerPool(self.config.workers)
         try:
-            return await asyncio.wait_for(future, self.config.estimator_timeout)
-        except TimeoutError:
-            pool, self._pool = self._pool, None
-            if pool is not None:
-                pool.shutdown(wait=False, cancel_futures=True)
-            raise ApiError("Estimator timed out", 500) from None
-        except (ConfigError, NotGcodeError) as exc:
-            raise ApiError(str(exc), 400) from None
-        except FileNotFoundError as exc:
-            raise ApiError(f"File not found: {exc.filename}", 404) from None
-        except OSError as exc:
-            raise ApiError(f"Estimator failed: {exc.strerror or exc}", 500) from None
+            return await self._pool.run(job, self.config.estimator_timeout)
+        except WorkerError as exc:
+            raise ApiError(exc.message, exc.status) from None
 
     def _gcode_path(self, filename: str) -> Path:
         path = inside(self.host.paths.gcodes, filename, "filename")
@@ -208,7 +190,8 @@ class Analysis(Component):
             self._cache.move_to_end(key)
             return cached
         result: dict[str, Any] = await self._run(
-            estimate_job, str(path), str(config_path) if config_path else None, fallback
+            {"job": "estimate", "path": str(path), "fallback": fallback,
+             "config": str(config_path) if config_path else None}
         )
         self._cache[key] = result
         while len(self._cache) > CACHE_SIZE:
@@ -221,23 +204,31 @@ class Analysis(Component):
     ) -> dict[str, Any]:
         """Rewrite the file's M73 lines and time comments to a new estimate, in place."""
         path = self._gcode_path(filename)
+        files = self.host.get_component("file_manager")
+        check_modifiable = getattr(files, "check_modifiable", None)
+        if callable(check_modifiable):  # never rewrite the file being printed (403)
+            check_modifiable(path, filename, "post-processed")
         config_path = self._config_path(estimator_config)
         fallback = self._fallback_path() if config_path is None else None
         result: dict[str, Any] = await self._run(
-            process_job, str(path), str(config_path) if config_path else None, fallback, force
+            {"job": "process", "path": str(path), "fallback": fallback, "force": force,
+             "config": str(config_path) if config_path else None}
         )
         if not result.get("bypassed"):
             await self._refresh_metadata(filename)
         return result
 
     async def _refresh_metadata(self, filename: str) -> None:
+        """Let the files component re-read the rewritten file's metadata (it changed)."""
         files = self.host.get_component("file_manager")
-        refresh = getattr(files, "refresh_metadata", None)
+        refresh = getattr(files, "get_metadata", None)
         if callable(refresh):
-            with contextlib.suppress(Exception):
+            try:
                 outcome = refresh(filename)
                 if asyncio.iscoroutine(outcome):
                     await outcome
+            except Exception:  # the estimate is done; stale metadata is not worth failing for
+                self.log.exception("metadata refresh of %s failed", filename)
 
     @api("server.analysis.dump_config", verb="POST")
     async def dump_config(self, dest_config: str | None = None) -> dict[str, Any]:

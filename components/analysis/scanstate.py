@@ -40,6 +40,7 @@ class Delay:
     z: float
     indeterminate: bool
 
+
 class ScanState:
     """Positions, modes, limits and the gathered moves, delays and markers of one scan."""
 

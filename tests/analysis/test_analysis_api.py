@@ -9,6 +9,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from moonlite.components.analysis import Analysis
 from moonlite.components.analysis.limits import parse_config
 
 from moonlite.events import Events
@@ -42,14 +43,14 @@ async def test_estimate_over_http_and_websocket_with_cache(analysis_host: Runnin
         first = body["result"]
         assert 59 < first["total_time"] < 64
         assert isinstance(first["layer_times"], list) and first["num_moves"] > 500
-        component = analysis_host.host.get_component("analysis")
+        component = analysis_host.host.lookup("analysis", Analysis)
         assert component is not None
-        cached = len(component._cache)  # type: ignore[attr-defined]
+        cached = len(component._cache)
         async with RpcClient.connect(analysis_host.ws_url, session) as client:
             again = await client.call("server.analysis.estimate",
                                       {"filename": "hexnut_marlin2.gcode"}, timeout=60)
         assert again == first
-        assert len(component._cache) == cached == 1  # type: ignore[attr-defined]
+        assert len(component._cache) == cached == 1
 
 
 async def test_estimate_with_config_from_the_config_root(analysis_host: RunningHost) -> None:
@@ -158,3 +159,36 @@ async def test_auto_analysis_of_added_files(tmp_path: Path, gcode_dir: Path) -> 
                                                      "name": "hexnut.gcode", "type": ["gcode"]})
         await running.host.events.drain(timeout=60)
     assert target.read_text().rstrip().endswith("detected slicer PrusaSlicer")
+
+
+async def test_timeout_kills_the_worker(tmp_path: Path, gcode_dir: Path) -> None:
+    data = tmp_path / "data"
+    (data / "gcodes").mkdir(parents=True)
+    shutil.copy(gcode_dir / "sphere_fine.gcode", data / "gcodes" / "sphere.gcode")
+    async with running_host(data, "[analysis]\nestimator_timeout: 0.001\n") as running:
+        async with aiohttp.ClientSession() as session:
+            status, body = await post(session, running, "/server/analysis/estimate",
+                                      {"filename": "sphere.gcode"})
+        assert status == 500
+        assert body["error"]["message"] == "Estimator timed out"
+        component = running.host.lookup("analysis", Analysis)
+        assert component is not None and component._pool is not None
+        assert component._pool._idle == [] and not component._pool._busy
+
+
+async def test_process_refreshes_file_metadata(tmp_path: Path, gcode_dir: Path) -> None:
+    data = tmp_path / "data"
+    (data / "gcodes").mkdir(parents=True)
+    shutil.copy(gcode_dir / "hexnut_marlin2.gcode", data / "gcodes" / "hexnut.gcode")
+    async with running_host(data, "[file_manager]\n[analysis]\n") as running:
+        async with aiohttp.ClientSession() as session:
+            url = running.url + "/server/files/metadata"
+            async with session.get(url, params={"filename": "hexnut.gcode"}) as resp:
+                assert (await resp.json())["result"]["estimated_time"] == 61
+            status, body = await post(session, running, "/server/analysis/process",
+                                      {"filename": "hexnut.gcode"})
+            assert status == 200, body
+            async with session.get(url, params={"filename": "hexnut.gcode"}) as resp:
+                meta = (await resp.json())["result"]
+    estimate = meta["estimated_time"]
+    assert estimate == 62  # the rewritten "; estimated printing time" comment: 1m 2s
