@@ -216,6 +216,7 @@ class History(Component):
             job["job_id"] = await self._save(job)
             self.current = job
         self.log.info("job %s started: %s (%s)", job_uid(job["job_id"]), filename, origin)
+        await self._mark_file(job)
         await self._notify("added", job)
 
     async def _finish(self, status: str, payload: Payload) -> None:
@@ -241,6 +242,19 @@ class History(Component):
             self.current = None
         self.log.info("job %s finished: %s", job_uid(job["job_id"]), status)
         await self._notify("finished", job)
+
+    async def _mark_file(self, job: dict[str, Any]) -> None:
+        """Tell the files component which job last printed the file (Moonraker keeps `job_id`
+        and `print_start_time` in the file's metadata); optional on its side."""
+        files = self.host.get_component("file_manager")
+        update = getattr(files, "update_metadata", None)
+        if job["origin"] != "local" or not callable(update):
+            return
+        try:
+            await update(job["filename"], {"job_id": job_uid(job["job_id"]),
+                                           "print_start_time": job["start_time"]})
+        except Exception as exc:
+            self.log.debug("cannot mark %s with its job: %s", job["filename"], exc)
 
     def _accumulate(self, job: dict[str, Any]) -> None:
         totals = self.totals

@@ -44,6 +44,10 @@ class MetadataFiles(Component):
         found = self.metadata.get(filename)
         return dict(found) if found is not None else None
 
+    async def update_metadata(self, filename: str, fields: dict[str, Any]) -> None:
+        """Merge `fields` into the stored metadata (history marks the job that printed it)."""
+        self.metadata.setdefault(filename, {}).update(fields)
+
 
 def put_gcode(host: Host, relative: str, text: str = "G28\n") -> Path:
     """Create a G-code file inside the host's gcodes root."""

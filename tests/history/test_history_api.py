@@ -63,6 +63,11 @@ async def test_a_job_is_recorded_from_start_to_finish(tmp_path: Path) -> None:
         assert job["metadata"]["estimated_time"] == 120
         assert "job_id" not in job["metadata"] and "print_start_time" not in job["metadata"]
         assert "data" not in job["metadata"]["thumbnails"][0]
+        # the file's own metadata now names the job that printed it last (as in Moonraker)
+        files = host.get_component("file_manager")
+        assert isinstance(files, MetadataFiles)
+        assert files.metadata["sub dir/cube.gcode"]["job_id"] == job["job_id"]
+        assert files.metadata["sub dir/cube.gcode"]["print_start_time"] == job["start_time"]
 
         host.events.fire(Events.PRINT_DONE, finished("sub dir/cube.gcode", 100.5, 130.25,
                                                      812.5))
