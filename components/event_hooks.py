@@ -28,6 +28,9 @@ DEFAULT_TIMEOUT = 60.0
 MAX_OUTPUT = 64 * 1024
 #: finished runs kept for inspection
 RESULTS_KEPT = 100
+#: runs of one hook at the same time; an event beyond that is skipped (and logged), so a hook
+#: slower than its event (e.g. ZChange) cannot pile up processes without bound
+MAX_RUNS_PER_HOOK = 8
 #: how long hooks of the Shutdown event may still run while moonlite stops
 SHUTDOWN_GRACE = 5.0
 NO_FILE = "NO FILE"
@@ -165,8 +168,9 @@ class EventHooks(Component):
         self.enabled = bool(self.config.enabled)
         self.results: collections.deque[HookRun] = collections.deque(maxlen=RESULTS_KEPT)
         self._watchers: list[asyncio.Queue[HookRun]] = []
-        #: runs in progress and the event each one is for
-        self._tasks: dict[asyncio.Task[None], str] = {}
+        #: runs in progress: (event, hook name) of each
+        self._tasks: dict[asyncio.Task[None], tuple[str, str]] = {}
+        self._per_hook: dict[str, int] = {}
         self._unsubscribe: list[Callable[[], None]] = []
 
     def _hook_from(self, name: str, section: Any) -> Hook:
@@ -208,7 +212,7 @@ class EventHooks(Component):
             for unsubscribe in self._unsubscribe:
                 unsubscribe()
             # the Shutdown event's hooks are what one wants to run now: give them a moment
-            closing = [t for t, event in self._tasks.items() if event == Events.SHUTDOWN]
+            closing = [t for t, (event, _) in self._tasks.items() if event == Events.SHUTDOWN]
             if closing:
                 await asyncio.wait(closing, timeout=SHUTDOWN_GRACE)
             tasks = list(self._tasks)
@@ -224,14 +228,23 @@ class EventHooks(Component):
         # so a slow hook delays neither the bus nor the next event's hooks.
         values = self.generic_values(event, payload)
         for hook in self.active:
-            if hook.event == event:
-                task = asyncio.get_running_loop().create_task(
-                    self._run(hook, event, payload, values), name=f"event_hook:{hook.name}")
-                self._tasks[task] = event
-                task.add_done_callback(self._forget)
+            if hook.event != event:
+                continue
+            if self._per_hook.get(hook.name, 0) >= MAX_RUNS_PER_HOOK:
+                self.log.warning("event hook %s: %d runs still in progress, %s skipped",
+                                 hook.name, MAX_RUNS_PER_HOOK, event)
+                self._publish(HookRun(hook.name, event, hook.kind,
+                                      error="skipped: too many runs in progress"))
+                continue
+            task = asyncio.get_running_loop().create_task(
+                self._run(hook, event, payload, values), name=f"event_hook:{hook.name}")
+            self._tasks[task] = (event, hook.name)
+            self._per_hook[hook.name] = self._per_hook.get(hook.name, 0) + 1
+            task.add_done_callback(self._forget)
 
     def _forget(self, task: asyncio.Task[None]) -> None:
-        self._tasks.pop(task, None)
+        _, hook_name = self._tasks.pop(task, ("", ""))
+        self._per_hook[hook_name] = self._per_hook.get(hook_name, 1) - 1
 
     def generic_values(self, event: str, payload: Payload) -> dict[str, Any]:
         """The `{__...}` placeholders for an event happening now."""

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from hook_helpers import RecordingPrinter, hooks_of, next_run
-from moonlite.components.event_hooks import MAX_OUTPUT
+from moonlite.components.event_hooks import MAX_OUTPUT, MAX_RUNS_PER_HOOK
 
 from moonlite.events import Events
 from moonlite.testing import running_host
@@ -214,3 +214,21 @@ command: head -c 1000000 /dev/zero | tr '\\0' x
         run = await next_run(runs)
         assert run.ok and run.returncodes == [0, 0]
         assert len(run.output) == MAX_OUTPUT and set(run.output) == {"x"}
+
+
+async def test_runs_of_one_hook_are_bounded(tmp_path: Path) -> None:
+    config = """
+[event_hook slow_per_layer]
+event: ZChange
+type: system
+command: sleep 5
+timeout: 10
+"""
+    async with running_host(tmp_path / "data", config) as running:
+        hooks = hooks_of(running)
+        runs = hooks.watch()
+        for layer in range(MAX_RUNS_PER_HOOK + 2):
+            running.host.events.fire(Events.Z_CHANGE, {"new": layer * 0.2, "old": None})
+        skipped = [await next_run(runs), await next_run(runs)]
+        assert all(r.error == "skipped: too many runs in progress" for r in skipped)
+        assert hooks.running == MAX_RUNS_PER_HOOK
