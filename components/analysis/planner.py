@@ -145,7 +145,7 @@ class Planner:
             "re": rates[3], "cruise": cruise, "cruise2": cruise2, "fcmd": fcmd, "acc": acc,
             "atd": atd, "brk": brk, "dz": dz, "de": de, "z": rec[:, ZPOS],
             "kind": rec[:, KIND].astype(np.int64), "jd": p[:, C_JD], "icv": p[:, C_ICV],
-            "jerk": p[:, C_JX : C_JE + 1],
+            "jerk": p[:, C_JX : C_JE + 1], "amax": p[:, C_AX : C_AE + 1],
         }  # fmt: skip
         mv["safe"] = self._safe_speed(mv) if self.model == "classic_jerk" else np.zeros(len(dist))
         return mv
@@ -228,7 +228,15 @@ class Planner:
         acc, jd = mv["acc"], mv["jd"]
         acc_prev, jd_prev = self._shifted(mv, "acc", 0.0), self._shifted(mv, "jd", 0.0)
         cruise2_prev = self._shifted(mv, "cruise2", 0.0)
+        if not klipper:
+            acc = _junction_acceleration(acc, cur, prv, mv["amax"])
         v2 = np.minimum(np.minimum(r * jd * acc, mv["cruise2"]), cruise2_prev)
+        if not klipper:
+            # Marlin's JD_HANDLE_SMALL_SEGMENTS: a gentle turn between short moves is taken as
+            # an arc of radius length/turn angle, at most as fast as its centripetal limit
+            turn = np.maximum(np.arccos(np.clip(-cos, -1.0, 1.0)), 1e-6)
+            small = (mv["dist"] < 1.0) & (cos < -0.7071067812)
+            v2 = np.where(small, np.minimum(v2, mv["dist"] * acc / turn), v2)
         if klipper:
             v2 = np.minimum(v2, r * jd_prev * acc_prev)
             tan_half = s / np.sqrt(0.5 * (1.0 + cos))
@@ -261,7 +269,7 @@ class Planner:
                 "de": mv["de"], "z": mv["z"], "kind": mv["kind"], "kin": mv["kin"],
                 "safe": mv["safe"],
             }  # fmt: skip
-            last = {k: float(v[-1]) for k, v in mv.items() if k != "jerk" and v.ndim == 1}
+            last = {k: float(v[-1]) for k, v in mv.items() if v.ndim == 1}
             self.prev = last
             if self.tail is not None:
                 new = {k: np.concatenate((self.tail[k], new[k])) for k in new}
@@ -319,6 +327,17 @@ class Planner:
         if final:
             self.prev = None
             self.start_v2 = self.start_s2 = math.inf
+
+
+def _junction_acceleration(acc: Arr, cur: list[Arr], prv: list[Arr], amax: Arr) -> Arr:
+    """Marlin limits the junction's acceleration by each axis maximum along cur - prev."""
+    diff = [c - p for c, p in zip(cur, prv, strict=True)]
+    norm = np.sqrt(sum(d * d for d in diff))
+    out = acc
+    for i, d in enumerate(diff):
+        share = np.abs(d) / np.where(norm > 0, norm, 1.0)
+        out = np.where(out * share > amax[:, i], amax[:, i] / np.where(share > 0, share, 1.0), out)
+    return out
 
 
 def _closure(m: Arr, c: Arr) -> Arr:

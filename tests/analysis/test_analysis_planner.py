@@ -172,3 +172,26 @@ def test_inline_comment_is_the_move_kind() -> None:
     res = run(";TYPE:Perimeter\nG1 X10 F600\nG1 Z5 F600 ; lift nozzle\n"
               "G1 X0 ; move to next layer (3)")
     assert set(res["kind_times"]) == {"Perimeter", "lift nozzle", "move to next layer"}
+
+
+def polygon(side: float, turn_deg: float, loops: int = 3) -> str:
+    """A regular polygon path with sides of `side` mm turning by `turn_deg` at each corner."""
+    radius = side / (2 * math.sin(math.radians(turn_deg) / 2))
+    steps = round(360 / turn_deg) * loops
+    lines = [f"G92 X{radius:.6f} Y0", "G1 F6000"]
+    for i in range(1, steps + 1):
+        ang = math.radians(turn_deg * i)
+        lines.append(f"G1 X{radius * math.cos(ang):.6f} Y{radius * math.sin(ang):.6f}")
+    return "\n".join(lines)
+
+
+def test_marlin_small_segments_are_taken_as_arcs() -> None:
+    # a huge junction deviation leaves only Marlin's short-segment arc limit:
+    # v² <= length · a / turn angle at each corner
+    cfg = {**MARLIN_JERK, "junction_model": "junction_deviation", "junction_deviation": 1.0}
+    corner = math.sqrt(0.5 * 1000 / math.radians(10))
+    short = run(polygon(0.5, 10), cfg)
+    # between corners a 0.5 mm side can add at most 2·a·d/2 = 500 mm²/s² at its middle
+    assert corner < short["max_speed"] <= math.sqrt(corner**2 + 500) + 1e-6
+    # sides of 2 mm are not "small segments": the speed is no longer held to that limit
+    assert run(polygon(2.0, 10), cfg)["max_speed"] > 2 * corner
