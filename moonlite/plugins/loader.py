@@ -184,7 +184,7 @@ def instantiate(entry: PluginEntry) -> PluginInfo:
             raise TypeError("no plugin implementation (set __plugin_implementation__ to an "
                             "instance of a moonlite plugin mixin)")
         info.implementation = impl
-        meta = [module, impl]
+        meta = [impl, module]  # class attributes win over the module's
         info.name = str(_meta(meta, "__plugin_name__") or entry.identifier)
         info.version = str(_meta(meta, "__plugin_version__") or info.version or "") or None
         info.description = str(_meta(meta, "__plugin_description__") or "")

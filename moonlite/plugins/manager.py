@@ -226,6 +226,16 @@ class PluginManager:
             runner = self._ordered[plugin._identifier] = _OrderedCalls(self, plugin)
         runner.put(hook, args)
 
+    async def drain_calls(self, timeout: float = 10.0) -> None:
+        """Wait until every queued hook call has run (tests, shutdown)."""
+        async with asyncio.timeout(timeout):
+            while True:
+                pending = [r.task for r in self._ordered.values()
+                           if r.task is not None and not r.task.done()]
+                if not pending:
+                    return
+                await asyncio.wait(pending)
+
     # -- lifecycle ------------------------------------------------------------------------
 
     async def start(self, address: str, port: int) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from moonlite.plugins.core import MoonlitePlugin
@@ -87,7 +87,7 @@ class PluginSettings:
     def __init__(self, identifier: str, defaults: dict[str, Any] | None = None, *,
                  data: dict[str, Any] | None = None,
                  getters: Preprocessors | None = None, setters: Preprocessors | None = None,
-                 restricted: dict[str, list[Path]] | None = None,
+                 restricted: Mapping[str, Sequence[Path]] | None = None,
                  store: Store | None = None) -> None:
         self.identifier = identifier
         self.defaults: dict[str, Any] = copy.deepcopy(defaults or {})
@@ -283,7 +283,7 @@ class SettingsPlugin(MoonlitePlugin):
         """(getter preprocessors, setter preprocessors): nested dicts of callables."""
         return {}, {}
 
-    def get_settings_restricted_paths(self) -> dict[str, list[Path]]:
+    def get_settings_restricted_paths(self) -> Mapping[str, Sequence[Path]]:
         """Paths shown over the API only to some callers: keys "admin", "user", "never"."""
         return {}
 

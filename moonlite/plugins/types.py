@@ -8,7 +8,7 @@ and slicing in `moonlite.plugins.slicing`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Iterable
+from collections.abc import AsyncIterable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,7 +93,7 @@ class WebcamProviderPlugin(MoonlitePlugin):
     """Provides webcams: they appear in `server.webcams.list`; snapshots are served at
     `/plugin/<identifier>/webcam/<name>/snapshot`."""
 
-    def get_webcam_configurations(self) -> list[Webcam | dict[str, Any]]:
+    def get_webcam_configurations(self) -> Sequence[Webcam | dict[str, Any]]:
         """The plugin's webcams (`Webcam` objects or Moonraker webcam dicts)."""
         return []
 

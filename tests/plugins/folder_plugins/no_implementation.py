@@ -1,0 +1,3 @@
+"""A module without __plugin_implementation__: listed in failed_plugins."""
+
+VALUE = 1

@@ -1,0 +1,3 @@
+"""A sibling module of the package plugin."""
+
+ANSWER = 42
