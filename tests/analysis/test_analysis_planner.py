@@ -194,4 +194,4 @@ def test_marlin_small_segments_are_taken_as_arcs() -> None:
     # between corners a 0.5 mm side can add at most 2·a·d/2 = 500 mm²/s² at its middle
     assert corner < short["max_speed"] <= math.sqrt(corner**2 + 500) + 1e-3
     # sides of 2 mm are not "small segments": the speed is no longer held to that limit
-    assert run(polygon(2.0, 10), cfg)["max_speed"] > 2 * corner
+    assert run(polygon(2.0, 10), cfg)["max_speed"] == pytest.approx(100.0)
