@@ -1,0 +1,90 @@
+"""Helpers for the printer-link tests: recorder of link reports, rig, G-code command lines."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from moonlite.components.printer.protocol import MarlinProtocol
+from moonlite.components.printer.state import PrinterState
+
+from moonlite.virtual_printer.printer import VirtualPrinter
+
+#: tight timeouts so fault tests finish quickly (the firmware answers within milliseconds)
+FAST = {
+    "timeout_connection": 3.0,
+    "timeout_communication": 1.0,
+    "timeout_communication_busy": 1.0,
+    "timeout_resend_ok": 0.2,
+    "temperature_poll": 0,
+}
+
+
+class Recorder:
+    """Collects what a link reports and lets tests wait for a condition without sleeping."""
+
+    def __init__(self, link: MarlinProtocol) -> None:
+        self.lines: list[str] = []
+        self.states: list[PrinterState] = []
+        self.errors: list[tuple[str, bool]] = []
+        self.actions: list[tuple[str, str]] = []
+        self.temperatures: list[dict[str, Any]] = []
+        self.positions: list[dict[str, float]] = []
+        self.resets = 0
+        self._changed = asyncio.Event()
+        ls = link.listeners
+        ls.line.append(lambda line: self._add(self.lines, line))
+        ls.state.append(lambda _old, new: self._add(self.states, new))
+        ls.error.append(lambda message, fatal: self._add(self.errors, (message, fatal)))
+        ls.action.append(lambda name, args: self._add(self.actions, (name, args)))
+        ls.temperature.append(lambda temps: self._add(self.temperatures, temps))
+        ls.position.append(lambda pos: self._add(self.positions, pos))
+        ls.reset.append(self._on_reset)
+
+    def _add(self, target: list[Any], item: Any) -> None:
+        target.append(item)
+        self._changed.set()
+
+    def _on_reset(self) -> None:
+        self.resets += 1
+        self._changed.set()
+
+    async def wait_for(self, condition: Callable[[], bool], timeout: float = 10.0) -> None:
+        """Wait until `condition()` holds (re-checked whenever the link reports something)."""
+
+        async def _wait() -> None:
+            while not condition():
+                self._changed.clear()
+                await self._changed.wait()
+
+        await asyncio.wait_for(_wait(), timeout)
+
+
+def command_lines(path: Path, limit: int | None = None) -> list[str]:
+    """The command lines of a G-code file as a host sends them (no comments, no blanks)."""
+    out: list[str] = []
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        for raw in handle:
+            line = raw.partition(";")[0].strip()
+            if line:
+                out.append(line)
+                if limit is not None and len(out) >= limit:
+                    break
+    return out
+
+
+class Rig:
+    """A connected link, its recorder and the virtual printer behind it."""
+
+    def __init__(self, link: MarlinProtocol, printer: VirtualPrinter, server: Any) -> None:
+        self.link = link
+        self.printer = printer
+        self.server = server
+        self.rec = Recorder(link)
+
+
+RigFactory = Callable[..., Any]
+
+
