@@ -27,11 +27,15 @@ class VirtualTransport(Transport):
         self._link: PrinterLink | None = None
         self._lines: asyncio.Queue[bytes | None] = asyncio.Queue()
         self._open = False
+        self._stopping: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
         """Connect to the board."""
         if self._open:
             return
+        if self._stopping is not None:
+            await self._stopping
+            self._stopping = None
         self._lines = asyncio.Queue()
         self._link = PrinterLink(self.printer, self._lines.put_nowait, self._on_drop)
         self._open = True
@@ -42,7 +46,7 @@ class VirtualTransport(Transport):
         self._lines.put_nowait(None)
         link, self._link = self._link, None
         if link is not None:
-            asyncio.get_running_loop().create_task(link.stop())
+            self._stopping = asyncio.get_running_loop().create_task(link.stop())
 
     async def readline(self) -> bytes:
         """The next line from the board, without its terminator."""

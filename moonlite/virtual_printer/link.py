@@ -95,6 +95,7 @@ class PrinterLink:
 
     def start(self) -> None:
         """Open the link: the board sees a connect (and resets, like DTR does)."""
+        self.printer.link_owner = self
         self.printer.connect()
         self._pump = asyncio.get_running_loop().create_task(self._pump_output())
 
@@ -119,4 +120,6 @@ class PrinterLink:
             self._pump = None
         await self._up.close()
         await self._down.close()
-        self.printer.disconnect()
+        if self.printer.link_owner is self:  # not if a newer link has taken over
+            self.printer.link_owner = None
+            self.printer.disconnect()

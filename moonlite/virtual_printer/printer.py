@@ -49,6 +49,7 @@ class VirtualPrinter:
         self.print_time = 0.0  # simulated seconds of motion and dwell, unscaled
         self.stats: Counter[str] = Counter()
         self.connected = False
+        self.link_owner: object | None = None  # the link currently attached
         self.booted = False
         self.killed = False
         self.prompt_response: int | None = None
