@@ -301,7 +301,7 @@ class Planner:
             ms[0] = min(ms[0], self.start_s2)
             cs = np.minimum(mv["cs"], cap)
             sm = _closure(ms, cs)
-            peak2 = np.minimum(peak2, 0.5 * (sm[:-1] + sm[1:] + cs))
+            peak2 = np.minimum(peak2, _klipper_cruise(v, sm, cs, mv["cruise2"], cap))
             self.start_s2 = float(sm[keep_from])
         self.start_v2 = float(v[keep_from])
         k = keep_from
@@ -338,6 +338,43 @@ def _junction_acceleration(acc: Arr, cur: list[Arr], prv: list[Arr], amax: Arr) 
         share = np.abs(d) / np.where(norm > 0, norm, 1.0)
         out = np.where(out * share > amax[:, i], amax[:, i] / np.where(share > 0, share, 1.0), out)
     return out
+
+
+def _klipper_cruise(v: Arr, sm: Arr, cs: Arr, cruise2: Arr, cap: float) -> Arr:
+    """Klipper's cruise speed² per move under accel_to_decel smoothing (reference §5.5).
+
+    A move that can accelerate in the smoothed profile sets the peak, the triangle of its
+    smoothed speeds; moves after it that only decelerate ("delayed") cruise at that peak,
+    capped by the lowest start speed met since. The other accelerating moves use the peak
+    last set after them.
+    """
+    n = len(cs)
+    start, nxt = sm[:-1], sm[1:]
+    own = np.minimum(cruise2, 0.5 * (start + nxt + cs))
+    # the closure's sums are exact only to rounding: ties (a move accelerating or braking over
+    # its whole length) are decided with a small tolerance, as the exact arithmetic would
+    eps = 1e-9 * np.maximum(nxt + cs, 1.0)
+    accel = start < nxt + cs - eps
+    delayed = ~accel
+    next_delayed = np.append(delayed[1:], False)
+    sets = accel & ((start + cs > nxt + eps) | next_delayed)
+    index = np.arange(n)
+    # accelerating moves: the peak set by the nearest move at or after them
+    nearest = np.minimum.accumulate(np.where(sets, index, n)[::-1])[::-1]
+    peak_at = np.append(own, np.inf)
+    result = np.where(accel, peak_at[nearest], np.inf)
+    no_peak = accel & (nearest == n)
+    result = np.where(no_peak, own, result)
+    # delayed moves: the peak of the accelerating move before them, capped by start speeds
+    group = np.cumsum(accel)
+    leader = np.maximum.accumulate(np.where(accel, index, -1))
+    lead_peak = np.where(leader >= 0, own[np.maximum(leader, 0)], np.inf)
+    offset = group * (cap + float(v[:-1].max(initial=0.0)) + 1.0)
+    starts = np.where(delayed, v[:-1], np.inf) - offset
+    capped = np.minimum.accumulate(starts) + offset
+    delayed_cruise = np.minimum(lead_peak, capped)
+    delayed_cruise = np.where(leader >= 0, delayed_cruise, own)
+    return np.where(delayed, delayed_cruise, result)
 
 
 def _closure(m: Arr, c: Arr) -> Arr:
