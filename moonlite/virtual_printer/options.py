@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Rate = Annotated[float, Field(ge=0.0, le=1.0)]
 
@@ -77,3 +77,14 @@ class VirtualPrinterOptions(BaseModel):
     kill_at_line: int | None = None  # kill with kill_message when this N arrives, once
     kill_message: str = "Thermal Runaway, system stopped! Heater_ID: 0"
     disconnect_at_line: int | None = None  # drop the link when this N arrives, once
+
+    @field_validator(
+        "volume", "steps_per_mm", "max_feedrate", "max_acceleration", "homing_feedrate",
+        mode="before",
+    )
+    @classmethod
+    def _split_numbers(cls, value: Any) -> Any:
+        # config files and the command line give "220, 220, 250"
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value

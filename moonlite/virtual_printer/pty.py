@@ -9,7 +9,7 @@ import os
 import sys
 import termios
 import tty
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -31,9 +31,15 @@ class PtyServer:
     pointing at the current slave (a stable name, like /dev/serial/by-id/...).
     """
 
-    def __init__(self, printer: VirtualPrinter, link_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        printer: VirtualPrinter,
+        link_path: Path | None = None,
+        announce: Callable[[str], None] | None = None,
+    ) -> None:
         self.printer = printer
         self.link_path = link_path
+        self._announce = announce
         self.slave_path = ""
         self.ptys_opened = 0
         self.connected = asyncio.Event()
@@ -73,6 +79,9 @@ class PtyServer:
                 tmp.unlink()
             tmp.symlink_to(self.slave_path)
             tmp.replace(self.link_path)
+        if self._announce is not None:
+            also = f" (also as {self.link_path})" if self.link_path is not None else ""
+            self._announce(f"virtual printer listening on {self.slave_path}{also}")
         self._poller = asyncio.get_running_loop().create_task(self._wait_for_host())
 
     async def _wait_for_host(self) -> None:
@@ -201,12 +210,15 @@ async def serve_pty(
     link_path: Path | None = None,
     out: TextIO | None = None,
 ) -> None:
-    """Run a virtual printer behind a pty until cancelled; prints the path to open."""
-    printer = VirtualPrinter(options)
-    server = PtyServer(printer, link_path)
-    path = await server.start()
+    """Run a virtual printer behind a pty until cancelled.
+
+    Prints `virtual printer listening on <slave path>` (again whenever a firmware-side
+    disconnect brings up a new pty).
+    """
     stream = out or sys.stdout
-    print(f"virtual printer listening on {path}", file=stream, flush=True)
+    printer = VirtualPrinter(options)
+    server = PtyServer(printer, link_path, lambda text: print(text, file=stream, flush=True))
+    await server.start()
     try:
         await asyncio.Event().wait()
     finally:
