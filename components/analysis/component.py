@@ -68,7 +68,6 @@ class Analysis(Component):
         super().__init__(*args, **kwargs)
         self._pool: WorkerPool | None = None
         self._cache: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
-        self._background: set[asyncio.Task[Any]] = set()
 
     @property
     def default_config_path(self) -> Path:
@@ -84,8 +83,6 @@ class Analysis(Component):
         try:
             yield
         finally:
-            for task in list(self._background):
-                task.cancel()
             if self._pool is not None:
                 await self._pool.close()
                 self._pool = None
