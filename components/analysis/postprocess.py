@@ -105,7 +105,9 @@ def _m73(line: str, elapsed: float, total: float) -> str:
     return " ".join(out) + (f" ;{comment}" if semi else "")
 
 
-def _rewriter(slicer: str | None, total: float) -> Callable[[str, float | None], str | None]:
+def _rewriter(
+    slicer: str | None, total: float, first_layer: float | None
+) -> Callable[[str, float | None], str | None]:
     """A function giving the new text of a line, or None to keep it."""
     ceil_total = math.ceil(total)
 
@@ -120,6 +122,10 @@ def _rewriter(slicer: str | None, total: float) -> Callable[[str, float | None],
             return None
         if line.startswith("; estimated printing time (") and " = " in line:
             return line.partition(" = ")[0] + " = " + format_dhms(total)
+        if line.startswith("; estimated first layer printing time (") and " = " in line:
+            if first_layer is not None:
+                return line.partition(" = ")[0] + " = " + format_dhms(first_layer)
+            return None
         if slicer == "Cura" and line.startswith((";TIME:", ";PRINT.TIME:")):
             return line.partition(":")[0] + f":{ceil_total}"
         if slicer == "ideaMaker" and line.startswith((";Print Time:", ";PRINTING_TIME:")):
@@ -135,7 +141,8 @@ def _rewriter(slicer: str | None, total: float) -> Callable[[str, float | None],
 def rewrite_file(path: Path, estimate: Estimate, slicer: str | None) -> None:
     """Write the rewritten file next to the original, then replace it atomically."""
     total = estimate.result["total_time"]
-    rewrite = _rewriter(slicer, total)
+    printed_layers = [t for z, t in estimate.result["layer_times"] if z > 0]
+    rewrite = _rewriter(slicer, total, printed_layers[0] if printed_layers else None)
     times = iter(estimate.marker_times)
     fd, tmp = tempfile.mkstemp(prefix=f".estimate.{path.name}.", dir=path.parent)
     try:
