@@ -72,9 +72,10 @@ class DatabaseApi(Component):
     async def restore(self, filename: str) -> dict[str, Any]:
         """Replace the database contents with a backup (the server restarts afterwards)."""
         await self.db.restore(filename)
+        namespaces = await self.db.namespaces()
         self.host.request_restart()
         return {"restored_tables": ["namespace_store", "table_registry"],
-                "restored_namespaces": await self.db.namespaces()}
+                "restored_namespaces": namespaces}
 
     def _check(self, namespace: str, write: bool) -> None:
         if not namespace:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import logging
@@ -23,6 +24,13 @@ log = logging.getLogger(__name__)
 
 #: frames waiting for one client; past this the client is not reading and is dropped
 SEND_QUEUE_SIZE = 1000
+#: bytes waiting for one client (queued or being written); past this it is dropped too, so a
+#: client that stops reading costs at most this much memory whatever the frame sizes
+SEND_QUEUE_BYTES = 4 * 1024 * 1024
+#: a dropped client gets this long to take the close frame before its socket is aborted
+CLOSE_GRACE = 2.0
+#: at shutdown, how long queued frames may take to reach the clients
+FLUSH_TIMEOUT = 1.0
 #: a single frame that cannot be written for this long means the client stopped reading
 SEND_TIMEOUT = 10.0
 MAX_MESSAGE_SIZE = 4 * 1024 * 1024
@@ -52,6 +60,12 @@ class Connection:
         self._pending_eventtime = 0.0
         self._closing = False
         self.close_reason = ""
+        #: bytes of frames queued or being written
+        self.queued_bytes = 0
+        self.writer_task: asyncio.Task[None] | None = None
+        self._close_task: asyncio.Task[None] | None = None
+        #: requests of this client being answered
+        self.requests: set[asyncio.Task[None]] = set()
         #: printer-object subscription of this client: object name -> fields (None = all)
         self.subscription: dict[str, list[str] | None] = {}
         self.on_close: list[Callable[[Connection], None]] = []
@@ -65,10 +79,16 @@ class Connection:
         """Queue a frame; a client whose queue is full is disconnected (it stopped reading)."""
         if self._closing:
             return
+        if self.queued_bytes + len(text) > SEND_QUEUE_BYTES:
+            self.drop(f"send queue full ({self.queued_bytes} bytes waiting): client is not "
+                      "reading")
+            return
         try:
             self._queue.put_nowait(text)
         except asyncio.QueueFull:
             self.drop(f"send queue full ({SEND_QUEUE_SIZE} frames): client is not reading")
+            return
+        self.queued_bytes += len(text)
 
     def send(self, message: dict[str, Any]) -> None:
         """Queue a JSON-RPC message."""
@@ -100,29 +120,64 @@ class Connection:
         self.close_reason = reason
         log.warning("websocket %d (%s %s): disconnecting: %s", self.id, self.ip,
                     self.client_name or "unidentified", reason)
-        asyncio.get_running_loop().create_task(self.ws.close(code=1008, message=reason[:120]
-                                                             .encode()))
+        if self.writer_task is not None:
+            self.writer_task.cancel()  # it may be stuck writing to the client
+        self._queue = asyncio.Queue(1)  # free the frames nobody will read
+        self.queued_bytes = 0
+        self._close_task = asyncio.get_running_loop().create_task(self._close(reason))
+
+    async def _close(self, reason: str) -> None:
+        # a client that does not read will not take the close frame either: abort its socket
+        # after a grace period so that the handler (and its memory) goes away
+        try:
+            await asyncio.wait_for(self.ws.close(code=1008, message=reason[:120].encode()),
+                                   CLOSE_GRACE)
+        except (TimeoutError, ConnectionError, RuntimeError):
+            pass
+        transport = self.request.transport
+        if transport is not None and not transport.is_closing():
+            transport.abort()
 
     async def writer(self) -> None:
         """Write queued frames in order; a frame that cannot be written in time drops the client."""
         while True:
-            text = await self._queue.get()
-            if text == "":
-                if self._pending_status is None:
-                    continue
-                status, eventtime = self._pending_status, self._pending_eventtime
-                self._pending_status = None
-                text = json.dumps({"jsonrpc": "2.0", "method": "notify_status_update",
-                                   "params": [status, eventtime]})
-            if self.ws.closed:
-                return
+            queue = self._queue
+            text = await queue.get()
             try:
-                await asyncio.wait_for(self.ws.send_str(text), SEND_TIMEOUT)
-            except TimeoutError:
-                self.drop(f"a frame could not be written in {SEND_TIMEOUT:.0f} s")
-                return
-            except (ConnectionError, RuntimeError):
-                return
+                if not await self._write(text):
+                    return
+            finally:
+                self.queued_bytes = max(0, self.queued_bytes - len(text))
+                queue.task_done()
+
+    async def _write(self, text: str) -> bool:
+        """Write one queued frame; False when the connection is finished."""
+        if text == "":
+            if self._pending_status is None:
+                return True
+            status, eventtime = self._pending_status, self._pending_eventtime
+            self._pending_status = None
+            text = json.dumps({"jsonrpc": "2.0", "method": "notify_status_update",
+                               "params": [status, eventtime]})
+        if self.ws.closed:
+            return False
+        try:
+            await asyncio.wait_for(self.ws.send_str(text), SEND_TIMEOUT)
+        except TimeoutError:
+            self.drop(f"a frame could not be written in {SEND_TIMEOUT:.0f} s: client is "
+                      "not reading")
+            return False
+        except (ConnectionError, RuntimeError):
+            return False
+        return True
+
+    async def flush(self, timeout: float) -> None:
+        """Wait (at most `timeout` s) for the requests being answered and the queued frames."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                if self.requests:
+                    await asyncio.wait(list(self.requests))
+                await self._queue.join()
 
 
 class WebsocketManager:
@@ -149,8 +204,14 @@ class WebsocketManager:
                 conn.send_text(text)
 
     async def close_all(self) -> None:
-        """Close every client (shutdown)."""
-        for conn in list(self.connections.values()):
+        """Close every client (shutdown), after the frames already queued for it are written.
+
+        Replies queued just before a shutdown (to `server.restart`, a database restore) still
+        reach their clients; a client that does not read is waited for at most FLUSH_TIMEOUT.
+        """
+        conns = list(self.connections.values())
+        await asyncio.gather(*(conn.flush(FLUSH_TIMEOUT) for conn in conns))
+        for conn in conns:
             await conn.ws.close(code=1001, message=b"Server shutdown")
 
     @public()  # an unauthenticated client may connect, then authenticate by identify
@@ -168,9 +229,9 @@ class WebsocketManager:
         await ws.prepare(request)
         conn = Connection(self.host, ws, request, user)
         self.connections[conn.id] = conn
-        writer = asyncio.create_task(conn.writer())
+        writer = conn.writer_task = asyncio.create_task(conn.writer())
         self.host.on_client_opened(conn)
-        tasks: set[asyncio.Task[None]] = set()
+        tasks = conn.requests
         try:
             async for msg in ws:
                 if msg.type == WSMsgType.TEXT:

@@ -127,7 +127,9 @@ async def test_core_events_are_fired(tmp_path: Path) -> None:
             assert event == "SettingsUpdated"
         event, payload = await asyncio.wait_for(queue.get(), TIMEOUT)
         assert (event, payload) == ("ClientClosed", {"remoteAddress": "127.0.0.1"})
-    assert [name for _, name, _ in host.events.history][-1] == "Shutdown"
+    fired = [name for _, name, _ in host.events.history]
+    assert fired.index("Startup") < fired.index("ClientOpened") < fired.index("ClientClosed") \
+        < fired.index("Shutdown")
 
 
 async def test_notification_fan_out_keeps_order_for_every_client(tmp_path: Path) -> None:
@@ -173,4 +175,4 @@ async def test_proc_stat_and_webcam_notifications(tmp_path: Path) -> None:
         await client.call("server.webcams.post_item", {"name": "cam", "stream_url": "/s"})
         for each in (client, other):
             note = await each.next_notification("notify_webcams_changed", TIMEOUT)
-            assert [c["name"] for c in note["params"][0]["webcams"]] == ["cam"]
+            assert "cam" in [c["name"] for c in note["params"][0]["webcams"]]
