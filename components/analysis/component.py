@@ -68,6 +68,7 @@ class Analysis(Component):
         super().__init__(*args, **kwargs)
         self._pool: WorkerPool | None = None
         self._cache: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
+        self._inflight: dict[tuple[Any, ...], asyncio.Future[Any]] = {}
 
     @property
     def default_config_path(self) -> Path:
@@ -186,10 +187,13 @@ class Analysis(Component):
         if cached is not None:
             self._cache.move_to_end(key)
             return cached
-        result: dict[str, Any] = await self._run(
-            {"job": "estimate", "path": str(path), "fallback": fallback,
-             "config": str(config_path) if config_path else None}
-        )
+        running = self._inflight.get(key)
+        if running is None:  # the same estimate asked twice at once runs once
+            job = {"job": "estimate", "path": str(path), "fallback": fallback,
+                   "config": str(config_path) if config_path else None}
+            running = self._inflight[key] = asyncio.ensure_future(self._run(job))
+            running.add_done_callback(lambda _: self._inflight.pop(key, None))
+        result: dict[str, Any] = await asyncio.shield(running)
         self._cache[key] = result
         while len(self._cache) > CACHE_SIZE:
             self._cache.popitem(last=False)

@@ -28,6 +28,7 @@ class WorkerPool:
         self._slots = asyncio.Semaphore(size)
         self._idle: list[asyncio.subprocess.Process] = []
         self._busy: set[asyncio.subprocess.Process] = set()
+        self.jobs_started = 0
 
     async def _spawn(self) -> asyncio.subprocess.Process:
         return await asyncio.create_subprocess_exec(
@@ -38,6 +39,7 @@ class WorkerPool:
     async def run(self, job: dict[str, Any], timeout: float) -> Any:
         """Run a job in a worker; raise WorkerError on failure or after `timeout` seconds."""
         async with self._slots:
+            self.jobs_started += 1
             proc = self._idle.pop() if self._idle else await self._spawn()
             self._busy.add(proc)
             ok = False

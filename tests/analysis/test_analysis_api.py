@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 from pathlib import Path
@@ -192,3 +193,16 @@ async def test_process_refreshes_file_metadata(tmp_path: Path, gcode_dir: Path) 
                 meta = (await resp.json())["result"]
     estimate = meta["estimated_time"]
     assert estimate == 62  # the rewritten "; estimated printing time" comment: 1m 2s
+
+
+async def test_concurrent_estimates_of_one_file_run_once(analysis_host: RunningHost) -> None:
+    component = analysis_host.host.lookup("analysis", Analysis)
+    assert component is not None
+    async with aiohttp.ClientSession() as session:
+        replies = await asyncio.gather(*(
+            post(session, analysis_host, "/server/analysis/estimate",
+                 {"filename": "torus_marlin.gcode"}) for _ in range(4)))
+    assert all(status == 200 for status, _ in replies)
+    assert len({json.dumps(body["result"]) for _, body in replies}) == 1
+    assert component._pool is not None and component._pool.jobs_started == 1
+    assert not component._inflight
