@@ -101,7 +101,8 @@ class SlicerPlugin(MoonlitePlugin):
         """Slice `model_path`; return (True, {"analysis": ...}) or (False, reason).
 
         Report progress with `on_progress(*args, **kwargs, _progress=fraction 0..1)`; raise
-        `SlicingCancelled` when `cancel_slicing` stopped the job.
+        `SlicingCancelled` when `cancel_slicing` stopped the job. moonlite's `on_progress`
+        raises `SlicingCancelled` itself once the job is cancelled (let it propagate).
         """
         return False, "not implemented"
 
@@ -191,7 +192,7 @@ class SlicingManager:
         job = SlicingJob(slicer, source, destination, source_path, destination_path)
         self.jobs[destination_path] = job
         job.task = asyncio.get_running_loop().create_task(
-            self._run(plugin, job, profile, position))
+            self._run(plugin, job, profile, position, previous.task if previous else None))
         return job
 
     def cancel(self, destination: str) -> bool:
@@ -217,7 +218,11 @@ class SlicingManager:
                                              job.destination, percent)
 
     async def _run(self, plugin: SlicerPlugin, job: SlicingJob, profile: str | None,
-                   position: dict[str, float] | None) -> dict[str, Any]:
+                   position: dict[str, float] | None,
+                   previous: asyncio.Task[dict[str, Any]] | None) -> dict[str, Any]:
+        if previous is not None:
+            # the cancelled job still owns the destination file until it has stopped
+            await asyncio.wait([previous])
         events = self.plugins.host.events
         props = self.plugins.call_sync(plugin, "get_slicer_properties") or {}
         events.fire(Events.SLICING_STARTED, {
@@ -225,6 +230,9 @@ class SlicingManager:
         loop = asyncio.get_running_loop()
 
         def progress(*_args: Any, _progress: float = 0.0, **_kwargs: Any) -> None:
+            # a cancel that came before the plugin could track the job stops it here
+            if job.cancelled:
+                raise SlicingCancelled()
             loop.call_soon_threadsafe(self._on_progress, job, _progress)
 
         profile_path = str(self._resolve(profile)) if profile else None
@@ -234,6 +242,8 @@ class SlicingManager:
             printer_profile = manager.get_current_or_default()
         result: dict[str, Any]
         try:
+            if job.cancelled:
+                raise SlicingCancelled()
             ok, detail = await asyncio.to_thread(
                 plugin.do_slice, str(job.source_path), printer_profile,
                 str(job.destination_path), profile_path, position, progress)

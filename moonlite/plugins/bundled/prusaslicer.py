@@ -99,6 +99,11 @@ class PrusaSlicerPlugin(SlicerPlugin, SettingsPlugin):
                 if match and on_progress is not None:
                     on_progress(*args, **{**kwargs, "_progress": int(match.group(1)) / 100})
             returncode = proc.wait()
+        except BaseException:
+            proc.kill()  # cancelled through on_progress, or the reader failed
+            proc.wait()
+            Path(destination).unlink(missing_ok=True)
+            raise
         finally:
             with self._lock:
                 self._running.pop(destination, None)
