@@ -115,14 +115,18 @@ class Analysis(Component):
             raise ApiError(f"Estimator config {name} does not exist", 404)
         return path
 
-    def _fallback_path(self) -> str | None:
+    def _fallback(self) -> str | dict[str, Any] | None:
+        """The printer's own limits: the dumped default config, else what the printer knows."""
         path = self.default_config_path
-        return str(path) if path.is_file() else None
+        if path.is_file():
+            return str(path)
+        known = self._known_printer_limits()
+        return dump_limits(known) if known is not None else None
 
-    def _printer_limits(self) -> Limits:
-        """The printer's own limits when its link knows them (M503), else Marlin defaults.
+    def _known_printer_limits(self) -> Limits | None:
+        """The printer's limits when its link knows them.
 
-        The printer component may offer `marlin_settings` (the `M503` report's lines) or
+        The printer component may offer `marlin_settings` (the lines of its `M503` report) or
         `estimator_limits()` (an estimator config dict); both are optional.
         """
         printer = self.host.get_component("printer")
@@ -135,7 +139,12 @@ class Analysis(Component):
                 data = getter()
                 if isinstance(data, dict):
                     return limits_from_config(parse_config(data))
-        return Limits()
+        return None
+
+    def _printer_limits(self) -> Limits:
+        """The printer's limits, else Marlin's defaults (what `dump_config` writes)."""
+        known = self._known_printer_limits()
+        return known if known is not None else Limits()
 
     @staticmethod
     def _write_config(path: Path, limits: Limits) -> dict[str, Any]:
@@ -181,8 +190,8 @@ class Analysis(Component):
         """Estimate a file's print time (filename relative to the gcodes root)."""
         path = self._gcode_path(filename)
         config_path = self._config_path(estimator_config)
-        fallback = self._fallback_path() if config_path is None else None
-        key = (*self._stamp(path), *self._stamp(config_path), fallback)
+        fallback = self._fallback() if config_path is None else None
+        key = (*self._stamp(path), *self._stamp(config_path), json.dumps(fallback))
         cached = self._cache.get(key)
         if cached is not None:
             self._cache.move_to_end(key)
@@ -210,7 +219,7 @@ class Analysis(Component):
         if callable(check_modifiable):  # never rewrite the file being printed (403)
             check_modifiable(path, filename, "post-processed")
         config_path = self._config_path(estimator_config)
-        fallback = self._fallback_path() if config_path is None else None
+        fallback = self._fallback() if config_path is None else None
         result: dict[str, Any] = await self._run(
             {"job": "process", "path": str(path), "fallback": fallback, "force": force,
              "config": str(config_path) if config_path else None}

@@ -7,7 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from .estimator import estimate_file
-from .limits import EstimatorConfig, limits_from_config, load_config, resolve_limits
+from .limits import (
+    EstimatorConfig,
+    Limits,
+    limits_from_config,
+    load_config,
+    parse_config,
+    resolve_limits,
+)
 from .postprocess import process_file
 
 BINARY_GCODE_MAGIC = b"GCDE"
@@ -32,36 +39,41 @@ def check_text_file(path: str | os.PathLike[str]) -> None:
             raise NotGcodeError(f"{Path(path).name}: not a G-code text file (binary data)")
 
 
-def _config(config_path: str | None, fallback_path: str | None) -> tuple[
-    EstimatorConfig | None, EstimatorConfig | None
-]:
+Fallback = str | dict[str, Any] | None
+
+
+def _config(
+    config_path: str | None, fallback: Fallback
+) -> tuple[EstimatorConfig | None, EstimatorConfig | None]:
     explicit = load_config(config_path) if config_path else None
-    fallback = None
-    if explicit is None and fallback_path and os.path.isfile(fallback_path):
-        fallback = load_config(fallback_path)
-    return explicit, fallback
+    backup = None
+    if explicit is None and isinstance(fallback, dict):
+        backup = parse_config(fallback)
+    elif explicit is None and isinstance(fallback, str) and os.path.isfile(fallback):
+        backup = load_config(fallback)
+    return explicit, backup
 
 
-def _limits(path: str, config_path: str | None, fallback_path: str | None) -> Any:
-    """Config given > limits the slicer recorded > printer's dumped config > defaults."""
-    explicit, fallback = _config(config_path, fallback_path)
+def _limits(path: str, config_path: str | None, fallback: Fallback) -> Limits:
+    """Config given > limits the slicer recorded > the printer's own (`fallback`) > defaults."""
+    explicit, backup = _config(config_path, fallback)
     limits, source = resolve_limits(path, explicit)
-    if source == "defaults" and fallback is not None:
-        limits = limits_from_config(fallback, limits)
+    if source == "defaults" and backup is not None:
+        limits = limits_from_config(backup, limits)
     return limits
 
 
-def estimate_job(path: str, config_path: str | None, fallback_path: str | None) -> dict[str, Any]:
+def estimate_job(path: str, config_path: str | None, fallback: Fallback) -> dict[str, Any]:
     """Estimate one file; the seed's estimate object."""
     check_text_file(path)
-    limits = _limits(path, config_path, fallback_path)
+    limits = _limits(path, config_path, fallback)
     return estimate_file(path, limits=limits).result
 
 
 def process_job(
-    path: str, config_path: str | None, fallback_path: str | None, force: bool
+    path: str, config_path: str | None, fallback: Fallback, force: bool
 ) -> dict[str, Any]:
     """Post-process one file in place; the seed's process object."""
     check_text_file(path)
-    limits = _limits(path, config_path, fallback_path)
+    limits = _limits(path, config_path, fallback)
     return process_file(path, limits=limits, force=force).as_dict()

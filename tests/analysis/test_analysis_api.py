@@ -206,3 +206,23 @@ async def test_concurrent_estimates_of_one_file_run_once(analysis_host: RunningH
     assert len({json.dumps(body["result"]) for _, body in replies}) == 1
     assert component._pool is not None and component._pool.jobs_started == 1
     assert not component._inflight
+
+
+async def test_limits_precedence(analysis_host: RunningHost) -> None:
+    """Given config > the file's recorded limits > the printer's (dumped default) > defaults."""
+    host = analysis_host.host
+    (host.paths.gcodes / "plain.gcode").write_text("G1 X100 F6000\nG1 Y100\n")
+    async with aiohttp.ClientSession() as session:
+        async def estimate(name: str) -> dict[str, Any]:
+            status, body = await post(session, analysis_host, "/server/analysis/estimate",
+                                      {"filename": name})
+            assert status == 200, body
+            return body["result"]
+
+        assert (await estimate("plain.gcode"))["max_speed"] == pytest.approx(100.0)
+        default = host.paths.data / "tools" / "analysis" / "default_estimator_cfg.json"
+        default.parent.mkdir(parents=True)
+        default.write_text(json.dumps({"max_feedrate": {"x": 20, "y": 20}}))
+        assert (await estimate("plain.gcode"))["max_speed"] == pytest.approx(20.0)
+        # the slicer recorded limits in this file: they win over the printer's
+        assert (await estimate("hexnut_marlin2.gcode"))["max_speed"] == pytest.approx(130.0)
