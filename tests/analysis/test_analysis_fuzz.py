@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import tempfile
 from pathlib import Path
@@ -37,6 +38,7 @@ lines = st.tuples(commands, st.lists(words, max_size=6), st.sampled_from(["", " 
 def check(result: dict[str, object]) -> None:
     total = result["total_time"]
     assert isinstance(total, float) and math.isfinite(total) and total >= 0
+    json.dumps(result, allow_nan=False)  # every number is finite: valid JSON for clients
 
 
 @FUZZ
