@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from pydantic import Field, field_validator
@@ -74,16 +74,52 @@ class Plugins(Component):
         """Start the plugins; on_after_startup once listening; shut them down at the end."""
         server = self.host.server_config
         await self.manager.start(server.host, server.port)
+        stop_following = self._follow_print_progress()
         self._after_startup = asyncio.get_running_loop().create_task(
             self.manager.after_startup())
         try:
             yield
         finally:
+            if stop_following is not None:
+                stop_following()
             if not self._after_startup.done():
                 self._after_startup.cancel()
             await self.manager.shutdown()
             features.unregister_webcams(self.manager)
             await self.manager.stop()
+
+    def notify_print_progress(self, storage: str, path: str, progress: float) -> None:
+        """Report print progress (0..100) to ProgressPlugins (deduplicated to 1% steps)."""
+        self.manager.notify_print_progress(storage, path, progress)
+
+    def _follow_print_progress(self) -> Callable[[], None] | None:
+        """Feed ProgressPlugins from the printer's objects: `virtual_sdcard.progress` of
+        the file in `print_stats.filename` (the printer needs to know nothing about plugins)."""
+        status = getattr(self.host.get_component("printer"), "status", None)
+        listeners = getattr(status, "listeners", None)
+        if status is None or not isinstance(listeners, list):
+            return None
+        current = {"filename": str(status.get("print_stats", "filename", "") or "")}
+
+        def on_changes(changes: dict[str, dict[str, Any]]) -> None:
+            try:
+                stats = changes.get("print_stats", {})
+                if "filename" in stats:
+                    current["filename"] = str(stats["filename"] or "")
+                progress = changes.get("virtual_sdcard", {}).get("progress")
+                if progress is not None and current["filename"]:
+                    self.manager.notify_print_progress("local", current["filename"],
+                                                       float(progress) * 100.0)
+            except Exception:
+                self.log.exception("following print progress failed")
+
+        listeners.append(on_changes)
+
+        def stop() -> None:
+            if on_changes in listeners:
+                listeners.remove(on_changes)
+
+        return stop
 
     @on_event(Events.SHUTDOWN)
     async def _on_shutdown(self, event: str, payload: dict[str, Any]) -> None:

@@ -32,6 +32,21 @@ async def test_print_progress_reaches_plugins_in_whole_percent_steps(tmp_path: P
                                    ("sdcard", "other.gcode", 7)]
 
 
+async def test_print_progress_follows_the_printer_objects(tmp_path: Path) -> None:
+    # the printer component (built-in virtual printer) publishes Klipper-style objects; the
+    # plugins component follows virtual_sdcard.progress of print_stats.filename
+    async with plugin_host(tmp_path / "data", "[printer]\nport: virtual\n") as running:
+        printer = running.host.components["printer"]
+        status = printer.status  # type: ignore[attr-defined]
+        status.update("print_stats", {"filename": "cube.gcode", "state": "printing"})
+        for step in range(0, 1001):
+            status.update("virtual_sdcard", {"progress": step / 1000})
+            status.flush()  # what the printer's update loop does every interval
+        await plugin_manager(running).drain_calls()
+        assert get_plugin(running, "example_progress").prints == [
+            ("local", "cube.gcode", p) for p in range(101)]
+
+
 class EventWaiter:
     """Futures for the next occurrence of bus events."""
 
