@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moonlite.components.analysis.estimator import Estimator, estimate_file
 from moonlite.components.analysis.limits import Limits, limits_from_config, parse_config
+from moonlite.components.analysis.postprocess import process_file
 
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 KLIPPER = limits_from_config(parse_config({"square_corner_velocity": 5,
@@ -56,3 +57,25 @@ def test_random_bytes_never_raise(data: bytes) -> None:
         path = Path(tmp) / "junk.gcode"
         path.write_bytes(data)
         check(estimate_file(path).result)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(lines, st.sampled_from(["M73 P0 R9", "M73 Q5 S1 ; x", "\r"])),
+                max_size=30),
+       st.sampled_from(["\n", "\r\n"]))
+def test_process_keeps_every_other_line(text: list[str], newline: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "fuzz.gcode"
+        original = newline.join(text).encode("utf-8", "replace")
+        path.write_bytes(original)
+        process_file(path)
+        after = path.read_bytes()
+    before_lines = original.split(b"\n")
+    if not before_lines[-1]:
+        before_lines.pop()  # the file ended with a newline (or was empty)
+    after_lines = after.split(b"\n")
+    assert after_lines[len(before_lines)].startswith(b"; Processed by moonlite analysis")
+    assert after_lines[len(before_lines) + 1 :] == [b""]
+    for old, new in zip(before_lines, after_lines, strict=False):
+        if not old.startswith((b"M73", b";TIME_ELAPSED:", b";REMAINING_TIME:")):
+            assert old == new
