@@ -10,6 +10,10 @@ from collections.abc import Callable
 
 from moonlite.virtual_printer.printer import VirtualPrinter
 
+# The event loop's epoll waits in whole milliseconds, rounded up, so a sleep overshoots by
+# half a millisecond on average; aiming that much early makes delivery times unbiased.
+_TIMER_BIAS = 0.0005
+
 
 class PacedPipe:
     """Delivers byte chunks to `sink` in order, as a serial line at `baudrate` would.
@@ -52,7 +56,7 @@ class PacedPipe:
                 await self._wake.wait()
                 continue
             due, data = self._queue[0]
-            delay = due - time.monotonic()
+            delay = due - time.monotonic() - _TIMER_BIAS
             if delay > 0:
                 await asyncio.sleep(delay)
             self._queue.popleft()
