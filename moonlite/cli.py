@@ -28,8 +28,15 @@ def _serve_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of every sub-command."""
+def _wants(command: str, argv: list[str] | None) -> bool:
+    # optional sub-commands are imported only when the command line names them (or asks for
+    # help): `analyze` pulls in numpy, ~16 MB a serving process would carry for its whole life
+    words = sys.argv[1:] if argv is None else argv
+    return command in words or "-h" in words or "--help" in words
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The argument parser of the sub-commands `argv` may use (all of them for `--help`)."""
     parser = argparse.ArgumentParser(prog="moonlite", description=__doc__)
     parser.add_argument("--version", action="version", version=f"moonlite {__version__}")
     _serve_parser(parser)
@@ -40,11 +47,14 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("file", type=Path)
     # optional sub-commands live with the code they run: `add_<x>_parser(sub)` adds the parser,
     # `run_<x>(args) -> int` runs it
-    with contextlib.suppress(ImportError):
-        from moonlite.components.analysis.cli import add_analyze_parser, run_analyze
+    if _wants("analyze", argv):
+        with contextlib.suppress(ImportError):
+            from moonlite.components.analysis.cli import add_analyze_parser, run_analyze
 
-        add_analyze_parser(sub)
-        sub.choices["analyze"].set_defaults(run=run_analyze)
+            add_analyze_parser(sub)
+            sub.choices["analyze"].set_defaults(run=run_analyze)
+    if not _wants("virtual-printer", argv):
+        return parser
     with contextlib.suppress(ImportError):
         from moonlite.virtual_printer.cli import (
             add_virtual_printer_parser,
@@ -110,7 +120,7 @@ async def run_server(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `moonlite` console script."""
-    args = build_parser().parse_args(argv)
+    args = build_parser(argv).parse_args(argv)
     command = args.command or "serve"
     if command == "check-config":
         return check_config(args.file)
@@ -122,5 +132,5 @@ def main(argv: list[str] | None = None) -> int:
     runner = getattr(args, "run", None)
     if callable(runner):
         return int(runner(args))
-    build_parser().print_help()
+    build_parser(["--help"]).print_help()
     return 2

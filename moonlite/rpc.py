@@ -95,10 +95,25 @@ class ApiMethod:
     path: str | None
     transports: Transport
     auth: bool
-    params_model: type[BaseModel]
+    #: the typed parameters (name -> (annotation, default)) the params model is made of
+    param_fields: dict[str, Any]
     request_param: str | None
     doc: str
     wrap_result: bool = True
+    _params_model: type[BaseModel] | None = None
+
+    @property
+    def params_model(self) -> type[BaseModel]:
+        """The pydantic model validating the parameters, built on first use.
+
+        Built lazily because each model costs ~16 kB and start-up time, and most methods are
+        never called in a process's life.
+        """
+        if self._params_model is None:
+            model_name = "Params_" + self.name.replace(".", "_")
+            self._params_model = create_model(model_name, __base__=_ParamsBase,
+                                              **self.param_fields)
+        return self._params_model
 
     async def call(self, args: dict[str, Any], request: Request) -> Any:
         """Validate `args` and run the method."""
@@ -172,9 +187,7 @@ def api(
     return mark
 
 
-def _build_params(
-    func: Callable[..., Any], name: str
-) -> tuple[type[BaseModel], str | None]:
+def _param_fields(func: Callable[..., Any]) -> tuple[dict[str, Any], str | None]:
     sig = inspect.signature(func)
     hints = typing.get_type_hints(func)
     fields: dict[str, Any] = {}
@@ -188,9 +201,7 @@ def _build_params(
             continue
         default = ... if param.default is inspect.Parameter.empty else param.default
         fields[pname] = (annotation, default)
-    model_name = "Params_" + name.replace(".", "_")
-    model = create_model(model_name, __base__=_ParamsBase, **fields)
-    return model, request_param
+    return fields, request_param
 
 
 class Registry:
@@ -214,10 +225,10 @@ class Registry:
         """Register a bound coroutine function under `name` (and its HTTP route)."""
         if name in self.methods:
             raise ValueError(f"API method {name} registered twice")
-        model, request_param = _build_params(func, name)
+        fields, request_param = _param_fields(func)
         method = ApiMethod(
             name=name, func=func, verbs=verbs, path=path, transports=transports, auth=auth,
-            params_model=model, request_param=request_param,
+            param_fields=fields, request_param=request_param,
             doc=inspect.cleandoc(func.__doc__ or ""), wrap_result=wrap_result,
         )
         self.methods[name] = method

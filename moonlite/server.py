@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import functools
+import gc
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -325,6 +327,23 @@ async def _guarded(name: str, lifespan: contextlib.AbstractAsyncContextManager[N
             log.exception("component %s failed to shut down cleanly", name)
 
 
+#: seconds after start-up when the memory freed while starting is handed back to the system
+TRIM_AFTER = 3.0
+
+
+def release_freed_memory() -> None:
+    """Collect garbage and return free heap pages to the OS (glibc's malloc_trim).
+
+    Start-up (imports, config validation, schema building) frees a few MB that glibc keeps in
+    its arenas; an idle host should not carry them.
+    """
+    gc.collect()
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
 async def serve(host: Host, ready: Callable[[int], object] | None = None) -> None:
     """Run `host` until it is stopped (signal or restart request)."""
     app = host.build_app()
@@ -341,7 +360,9 @@ async def serve(host: Host, ready: Callable[[int], object] | None = None) -> Non
                  host.server_config.host, host.bound_port, host.paths.data)
         if ready is not None:
             ready(host.bound_port)
+        trim = asyncio.get_running_loop().call_later(TRIM_AFTER, release_freed_memory)
         await host.stopped.wait()
+        trim.cancel()
     finally:
         await runner.cleanup()
 

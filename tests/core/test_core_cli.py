@@ -120,3 +120,16 @@ async def test_server_restart_brings_up_a_new_host(server: ServerProcess) -> Non
     assert server.proc.returncode is None
     server.proc.terminate()
     assert await asyncio.wait_for(server.proc.wait(), START_TIMEOUT) == 0
+
+
+def test_serving_does_not_import_optional_commands() -> None:
+    """`analyze` pulls in numpy; a plain `moonlite` run must not pay for it."""
+    code = ("import sys; from moonlite.cli import build_parser; "
+            "build_parser(['-p', '7125']).parse_args(['-p', '7125']); "
+            "print('numpy' in sys.modules, 'moonlite.virtual_printer.cli' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=True)
+    assert done.stdout.split() == ["False", "False"]
+    helped = subprocess.run([sys.executable, "-m", "moonlite", "--help"], capture_output=True,
+                            text=True, timeout=60, check=True)
+    assert "analyze" in helped.stdout and "virtual-printer" in helped.stdout
