@@ -114,6 +114,9 @@ async def test_blueprint_routes_protection_and_error_bodies(tmp_path: Path) -> N
         async with session.get(running.url + "/plugin/example_public_blueprint/ping") as resp:
             assert resp.status == 200
             assert await resp.json() == {"pong": True}
+        async with session.get(running.url + "/plugin/example_public_blueprint/lost") as resp:
+            assert resp.status == 404  # answered by the plugin's errorhandler(404)
+            assert await resp.json() == {"lost": True, "why": "nothing here"}
 
 
 async def test_blueprint_csrf_rules(tmp_path: Path) -> None:

@@ -83,6 +83,16 @@ class PublicBlueprintDemo(BlueprintPlugin):
         """No credential needed."""
         return {"pong": True}
 
+    @BlueprintPlugin.route("/lost", methods=["GET"])
+    def lost(self, request: web.Request) -> Any:
+        """Always 404: answered by the error handler below."""
+        raise web.HTTPNotFound(text="nothing here")
+
+    @BlueprintPlugin.errorhandler(404)
+    def not_found(self, error: Exception) -> Any:
+        """This blueprint's own 404 answer."""
+        return {"lost": True, "why": getattr(error, "text", str(error))}, 404
+
     def is_blueprint_protected(self) -> bool:
         """Open to anonymous callers."""
         return False
