@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -104,8 +105,12 @@ def run_analyze(args: argparse.Namespace) -> int:
         if bar is not None:
             bar.close()
     elapsed = time.perf_counter() - started
-    if args.json:
-        print(json.dumps(estimate.result, indent=2))
-    else:
-        print(_summary(estimate.result, elapsed, path.stat().st_size))
+    try:
+        if args.json:
+            print(json.dumps(estimate.result, indent=2))
+        else:
+            print(_summary(estimate.result, elapsed, path.stat().st_size))
+        sys.stdout.flush()
+    except BrokenPipeError:  # `moonlite analyze FILE | head`: the reader left, not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0

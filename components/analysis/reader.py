@@ -43,6 +43,12 @@ class Scanner(Commands):
             nlines += 1
             if not line:
                 continue
+            raw = line
+            if line[0] == "N":  # "N123 G1 X5*71" (a host's log): drop the number and checksum
+                space = line.find(" ")
+                star = line.rfind("*")
+                if space > 0 and line[1:space].isdigit():
+                    line = line[space + 1 : star] if star > space else line[space + 1 :]
             head = line[:3]
             if (head == "G1 " or head == "G0 ") and units == 1.0:
                 semi = line.find(";")
@@ -109,7 +115,7 @@ class Scanner(Commands):
             # everything else: save the fast-path state, run the general parser, reload
             self.x, self.y, self.z, self.e = x, y, z, e
             self.feed, self.kind, self.tag, self.n_moves = feed, kind, tag, n
-            if head == "M73" and is_marker_line(line):
+            if head == "M73" and is_marker_line(raw):  # as the rewrite will see it
                 self.markers.append((n, self.delay_total))
             try:
                 self._command(line)

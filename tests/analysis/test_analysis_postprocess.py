@@ -116,3 +116,14 @@ def test_first_layer_time_comment(tmp_path: Path) -> None:
                         f"{format_dhms(layers[0.2])}"
     assert lines[-3] == f"; estimated printing time (normal mode) = " \
                         f"{format_dhms(outcome.estimate.result['total_time'])}"
+
+
+def test_numbered_lines_are_estimated_but_not_rewritten(tmp_path: Path) -> None:
+    path = tmp_path / "numbered.gcode"
+    path.write_text("M73 P0 R5\nN1 G1 X100 F6000*12\nN2 M73 P50 R1*99\nG1 X0\nM73 P99 R9\n")
+    outcome = process_file(path)
+    assert outcome.estimate is not None and outcome.estimate.result["num_moves"] == 2
+    lines = path.read_text().splitlines()
+    assert lines[0] == f"M73 P0 R{round(outcome.estimate.result['total_time'] / 60)}"
+    assert lines[2] == "N2 M73 P50 R1*99"  # its checksum would no longer match
+    assert lines[4] == "M73 P100 R0"
