@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import os
 import shutil
 import urllib.parse
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -58,8 +60,33 @@ def _first_missing(root: Root, rel: str) -> str:
     return rel
 
 
+class UploadActivity:
+    """Uploads in progress and bytes written, with a way to wait for a condition on them."""
+
+    def __init__(self) -> None:
+        self.active = 0
+        self.written = 0
+        self._changed = asyncio.Event()
+
+    def changed(self) -> None:
+        """Wake whoever waits."""
+        self._changed.set()
+
+    async def wait_for(self, predicate: Callable[[UploadActivity], bool],
+                       timeout: float = 10.0) -> None:
+        """Return once `predicate(self)` holds (TimeoutError after `timeout` s)."""
+        async with asyncio.timeout(timeout):
+            while not predicate(self):
+                self._changed.clear()
+                await self._changed.wait()
+
+
 class FileRoutes(FileManagerCore):
     """Upload, download and delete-by-URL handlers."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.uploads = UploadActivity()
 
     def routes(self) -> list[web.AbstractRouteDef]:
         """aiohttp routes of the HTTP-only endpoints (added before the API catch-all)."""
@@ -119,12 +146,23 @@ class FileRoutes(FileManagerCore):
 
     async def handle_upload(self, request: web.Request) -> web.StreamResponse:
         """`POST /server/files/upload`: stream a multipart upload into a root (201)."""
-        received = await receive_upload(request, self.host, self._upload_folder,
-                                        self.upload_limit())
+        self.uploads.active += 1
+        self.uploads.changed()
+
+        def progress(written: int) -> None:
+            self.uploads.written = written
+            self.uploads.changed()
+
         try:
-            result = await self._commit_upload(received)
+            received = await receive_upload(request, self.host, self._upload_folder,
+                                            self.upload_limit(), progress)
+            try:
+                result = await self._commit_upload(received)
+            finally:
+                await self.host.run_in_thread(received.target.discard)
         finally:
-            await self.host.run_in_thread(received.target.discard)
+            self.uploads.active -= 1
+            self.uploads.changed()
         item = result["item"]
         location = f"{request.scheme}://{request.host}/server/files/{item['root']}/" \
             f"{urllib.parse.quote(item['path'])}"

@@ -143,11 +143,13 @@ def _feed(parser: StreamingFormDataParser, chunks: list[bytes]) -> None:
 
 
 async def receive_upload(request: web.Request, host: Host, folder_of: Callable[[str], Path],
-                         limit: int) -> ReceivedUpload:
+                         limit: int, progress: Callable[[int], None] | None = None
+                         ) -> ReceivedUpload:
     """Read a multipart upload into a temporary file; the caller commits or discards it.
 
     `folder_of(root_name)` gives the folder the temporary file is created in (the target
-    root); `limit` is the maximum file size in bytes.
+    root); `limit` is the maximum file size in bytes; `progress(bytes)` is called after each
+    batch was written.
     """
     length = request.content_length
     if length is not None and length > limit + FRAMING_ALLOWANCE:
@@ -170,7 +172,7 @@ async def receive_upload(request: web.Request, host: Host, folder_of: Callable[[
         if length + FREE_SPACE_RESERVE > free:
             raise ApiError("Insufficient storage for the upload", 507)
     try:
-        await _pump(request, host, parser, limit + FRAMING_ALLOWANCE)
+        await _pump(request, host, parser, limit + FRAMING_ALLOWANCE, progress)
         if not target.complete:
             raise ApiError("Multipart upload incomplete or without a 'file' part", 400)
         if not target.multipart_filename:
@@ -188,6 +190,15 @@ async def receive_upload(request: web.Request, host: Host, folder_of: Callable[[
         raise
 
 
+def _reporter(progress: Callable[[int], None], written: int
+              ) -> Callable[[asyncio.Future[None]], None]:
+    def report(done: asyncio.Future[None]) -> None:
+        if not done.cancelled() and done.exception() is None:
+            progress(written)
+
+    return report
+
+
 def _free_bytes(path: Path) -> int:
     import shutil
 
@@ -195,7 +206,7 @@ def _free_bytes(path: Path) -> int:
 
 
 async def _pump(request: web.Request, host: Host, parser: StreamingFormDataParser,
-                max_body: int) -> None:
+                max_body: int, progress: Callable[[int], None] | None) -> None:
     """Receive the body while the previous batch is parsed and written in a worker."""
     pending: asyncio.Future[None] | None = None
     batch: list[bytes] = []
@@ -214,6 +225,8 @@ async def _pump(request: web.Request, host: Host, parser: StreamingFormDataParse
                 if pending is not None:
                     await pending
                 pending = asyncio.ensure_future(host.run_in_thread(_feed, parser, batch))
+                if progress is not None:
+                    pending.add_done_callback(_reporter(progress, received))
                 batch, batch_size = [], 0
             if not chunk:
                 break
