@@ -41,7 +41,7 @@ class Estimator:
         self.limits = limits
         initial_feed = limits.max_velocity if limits.model == "square_corner" else 25.0
         self.scanner = Scanner(limits, initial_feed=initial_feed)
-        self.stats = Stats(track_times=track_markers)
+        self.stats = Stats(self.scanner.markers if track_markers else None)
         self.planner = Planner(limits.model, limits, self.stats.add_moves)
         self._delays_done = 0
 
@@ -69,7 +69,7 @@ class Estimator:
         return Estimate(
             result=self.stats.result(sc.kind_names),
             limits_source=source,
-            marker_times=self.stats.elapsed_at(sc.markers),
+            marker_times=self.stats.finish_markers(),
             indeterminate_time=self.stats.indeterminate_time,
             lines=sc.lines,
         )

@@ -17,7 +17,7 @@ FILAMENT_AREA = math.pi * 0.875 * 0.875  # 1.75 mm filament, as klipper_estimato
 class Stats:
     """Accumulates finalised moves and delays; `result()` gives the API's estimate object."""
 
-    def __init__(self, track_times: bool = False) -> None:
+    def __init__(self, markers: list[tuple[int, float]] | None = None) -> None:
         self.total_time = 0.0
         self.distance = 0.0
         self.extrude_distance = 0.0
@@ -33,18 +33,22 @@ class Stats:
         self.phases = [0.0, 0.0, 0.0]
         self.kind_times: defaultdict[int | str, float] = defaultdict(float)
         self.layer_times: defaultdict[int, float] = defaultdict(float)
-        self.track_times = track_times
-        self._cumulative: list[np.ndarray] = []
+        # progress markers (moves before, delay seconds before): resolved batch by batch
+        self.markers = markers
+        self.marker_times: list[float] = []
+        self._moving_time = 0.0
 
     def add_moves(self, fin: Finalized) -> None:
         """Fold a run of finalised moves into the totals."""
         t = fin.time
         if not len(t):
             return
+        base = self.num_moves
         self.num_moves += len(t)
         total = float(t.sum())
-        if self.track_times:
-            self._cumulative.append(np.cumsum(t))
+        if self.markers is not None:
+            self._resolve_markers(base, np.cumsum(t))
+        self._moving_time += total
         self.total_time += total
         self.distance += float(fin.dist.sum())
         self.extrude_distance += float(fin.de.sum())
@@ -85,21 +89,23 @@ class Stats:
             if math.isfinite(delay.z) and abs(delay.z) < 1e9:
                 self.layer_times[round(delay.z * 1000.0)] += delay.seconds
 
-    def elapsed_at(self, markers: list[tuple[int, float]]) -> list[float]:
-        """Elapsed time at each marker (moves before it, plus delays before it)."""
-        if not markers:
-            return []
-        parts = []
-        offset = 0.0
-        for cum in self._cumulative:
-            parts.append(cum + offset)
-            offset += float(cum[-1])
-        cum = np.concatenate(parts) if parts else np.zeros(0)
-        out = []
-        for moves_before, delays_before in markers:
-            moved = float(cum[moves_before - 1]) if 0 < moves_before <= len(cum) else 0.0
-            out.append(moved + delays_before)
-        return out
+    def _resolve_markers(self, base: int, cumulative: np.ndarray) -> None:
+        """Elapsed time at the markers that fall within moves base..base+len(cumulative)."""
+        assert self.markers is not None
+        end = base + len(cumulative)
+        done = len(self.marker_times)
+        while done < len(self.markers) and self.markers[done][0] <= end:
+            moves_before, delays_before = self.markers[done]
+            moved = float(cumulative[moves_before - base - 1]) if moves_before > base else 0.0
+            self.marker_times.append(self._moving_time + moved + delays_before)
+            done += 1
+
+    def finish_markers(self) -> list[float]:
+        """Elapsed time at every marker (those after the last move included)."""
+        if self.markers is not None:
+            for _, delays_before in self.markers[len(self.marker_times) :]:
+                self.marker_times.append(self._moving_time + delays_before)
+        return self.marker_times
 
     def result(self, kind_names: list[str]) -> dict[str, Any]:
         """The estimate in the seed's `server.analysis.estimate` shape."""

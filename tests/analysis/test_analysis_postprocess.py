@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from moonlite.components.analysis import postprocess
+from moonlite.components.analysis import estimator, postprocess
 from moonlite.components.analysis.postprocess import (
     MARKER,
     detect_slicer,
@@ -127,3 +127,16 @@ def test_numbered_lines_are_estimated_but_not_rewritten(tmp_path: Path) -> None:
     assert lines[0] == f"M73 P0 R{round(outcome.estimate.result['total_time'] / 60)}"
     assert lines[2] == "N2 M73 P50 R1*99"  # its checksum would no longer match
     assert lines[4] == "M73 P100 R0"
+
+
+def test_rewrite_does_not_depend_on_batches(
+    tmp_path: Path, gcode_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    whole, cut = tmp_path / "whole.gcode", tmp_path / "cut.gcode"
+    shutil.copy(gcode_dir / "cone_marlin2_thumbs.gcode", whole)
+    shutil.copy(gcode_dir / "cone_marlin2_thumbs.gcode", cut)
+    process_file(whole)
+    monkeypatch.setattr(estimator, "BATCH_MOVES", 1100)
+    monkeypatch.setattr(estimator, "CHUNK", 1 << 13)
+    process_file(cut)
+    assert cut.read_bytes() == whole.read_bytes()
