@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping, Sequence
 from typing import Any
 
 from moonlite.plugins.core import MoonlitePlugin
@@ -99,6 +99,10 @@ class PluginSettings:
         self._store = store
         self._lock = asyncio.Lock()
         self._pending: asyncio.Task[None] | None = None
+        try:
+            self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            self._loop = None
 
     # -- reading --------------------------------------------------------------------------
 
@@ -218,11 +222,21 @@ class PluginSettings:
 
     # -- persistence ----------------------------------------------------------------------
 
-    def save(self, force: bool = False, trigger_event: bool = False) -> asyncio.Task[None]:
-        """Write the stored values to the database in the background; await to be sure."""
+    def save(self, force: bool = False, trigger_event: bool = False) -> Awaitable[None]:
+        """Write the stored values to the database in the background; await to be sure.
+
+        From a worker thread (a `@blocking` hook) it returns once the write is committed.
+        """
         del force, trigger_event  # accepted for OctoPrint compatibility
         snapshot = copy.deepcopy(self.data)
-        task = asyncio.get_running_loop().create_task(self._write(snapshot))
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            if self._loop is None:
+                raise RuntimeError("settings can only be saved while moonlite runs") from None
+            asyncio.run_coroutine_threadsafe(self._write(snapshot), self._loop).result(60)
+            return _Done()
+        task = loop.create_task(self._write(snapshot))
         self._pending = task
         return task
 
@@ -263,6 +277,14 @@ class PluginSettings:
                 if restricted[:overlap] == parts[:overlap] and role < needed:
                     return False
         return True
+
+
+class _Done:
+    """An awaitable that is already finished."""
+
+    def __await__(self) -> Generator[None, None, None]:
+        return
+        yield
 
 
 class SettingsPlugin(MoonlitePlugin):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import aiohttp
@@ -80,3 +81,13 @@ async def test_webcam_provider_lists_its_webcam_and_serves_snapshots(tmp_path: P
                                headers=headers) as resp:
             assert resp.status == 500
             assert "nope" in (await resp.json())["error"]["message"]
+
+
+async def test_blocking_hooks_run_in_a_worker_thread(tmp_path: Path) -> None:
+    async with plugin_host(tmp_path / "data",
+                           folder_plugins=("blocking_hooks.py",)) as running:
+        plugin = get_plugin(running, "blocking_hooks")
+        assert plugin.startup_thread is not None
+        assert plugin.startup_thread != threading.main_thread().name
+        stored = await running.host.database.get_item("plugin_settings", "blocking_hooks")
+        assert stored["seen_thread"] == plugin.startup_thread

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import stat
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -145,8 +145,7 @@ async def test_slicing_with_progress_events_cancel_and_failure(tmp_path: Path) -
             assert resp.status == 404  # nothing is running
 
 
-FAKE_PRUSA_SLICER = """#!{python}
-import sys
+FAKE_PRUSA_SLICER = """import sys
 args = sys.argv[1:]
 output = args[args.index("--output") + 1]
 if "{fail}" == "yes":
@@ -160,12 +159,12 @@ with open(output, "w") as f:
 """
 
 
-def _fake_slicer(folder: Path, fail: bool) -> Path:
-    script = folder / ("prusa-slicer-fail" if fail else "prusa-slicer-ok")
-    script.write_text(FAKE_PRUSA_SLICER.format(python=sys.executable,
-                                               fail="yes" if fail else "no"))
-    script.chmod(script.stat().st_mode | stat.S_IXUSR)
-    return script
+def _fake_slicer(folder: Path, fail: bool) -> str:
+    """A command line running a stand-in for prusa-slicer (a Python script, so that it runs
+    even where temporary folders are mounted noexec)."""
+    script = folder / ("prusa_slicer_fail.py" if fail else "prusa_slicer_ok.py")
+    script.write_text(FAKE_PRUSA_SLICER.format(fail="yes" if fail else "no"))
+    return shlex.join([sys.executable, str(script)])
 
 
 async def test_prusaslicer_plugin_drives_the_command_line(tmp_path: Path) -> None:
@@ -190,7 +189,7 @@ async def test_prusaslicer_plugin_drives_the_command_line(tmp_path: Path) -> Non
         async with session.post(running.url + SLICE, json={"slicer": "prusaslicer",
                                                            "source": "part.stl"}) as resp:
             assert resp.status == 409
-        assert await use(str(_fake_slicer(bin_dir, fail=False))) is True
+        assert await use(_fake_slicer(bin_dir, fail=False)) is True
         async with session.post(running.url + SLICE, json={
                 "slicer": "prusaslicer", "source": "part.stl",
                 "position": {"x": 100, "y": 90}}) as resp:
@@ -203,7 +202,7 @@ async def test_prusaslicer_plugin_drives_the_command_line(tmp_path: Path) -> Non
         await plugin_manager(running).drain_calls()
         assert [p for s, _, p in get_plugin(running, "example_progress").slicing
                 if s == "prusaslicer"] == [10, 50, 90, 100]
-        assert await use(str(_fake_slicer(bin_dir, fail=True))) is True
+        assert await use(_fake_slicer(bin_dir, fail=True)) is True
         await session.post(running.url + SLICE, json={"slicer": "prusaslicer",
                                                       "source": "part.stl"})
         failed = (await waiter.wait("SlicingFailed"))[0]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import re
+import shlex
 import shutil
 import subprocess
 import threading
@@ -26,14 +27,22 @@ class PrusaSlicerPlugin(SlicerPlugin, SettingsPlugin):
         self._lock = threading.Lock()
 
     def get_settings_defaults(self) -> dict[str, Any]:
-        """`executable`: the command (name on PATH or absolute path); `default_profile`:
+        """`executable`: the command (name on PATH or absolute path, optionally followed by
+        arguments); `default_profile`:
         a PrusaSlicer .ini used when a job names none."""
         return {"executable": "prusa-slicer", "default_profile": None}
 
-    def executable(self) -> str | None:
-        """The resolved PrusaSlicer executable, or None when it is not installed."""
-        name = self._settings.get(["executable"]) if self._settings else "prusa-slicer"
-        return shutil.which(str(name or "prusa-slicer"))
+    def executable(self) -> list[str] | None:
+        """The PrusaSlicer command (resolved program plus any arguments the `executable`
+        setting gives, e.g. "flatpak run com.prusa3d.PrusaSlicer"), or None when the program
+        is not installed."""
+        text = self._settings.get(["executable"]) if self._settings else None
+        try:
+            words = shlex.split(str(text or "prusa-slicer"))
+        except ValueError:
+            return None
+        program = shutil.which(words[0]) if words else None
+        return [program, *words[1:]] if program else None
 
     def is_slicer_configured(self) -> bool:
         """Configured when the executable is found."""
@@ -66,7 +75,7 @@ class PrusaSlicerPlugin(SlicerPlugin, SettingsPlugin):
         executable = self.executable()
         if executable is None:
             raise FileNotFoundError("prusa-slicer is not installed")
-        cmd = [executable, "--export-gcode", "--output", machinecode_path]
+        cmd = [*executable, "--export-gcode", "--output", machinecode_path]
         profile = profile_path or (self._settings.get(["default_profile"])
                                    if self._settings else None)
         if profile:
