@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from pathlib import Path
 
 import aiohttp
 
 from moonlite.testing import RpcClient
-from tests.plugins.conftest import api_key_headers, get_plugin, plugin_host, trace
+from tests.plugins.conftest import (
+    api_key_headers,
+    get_plugin,
+    plugin_host,
+    plugin_manager,
+    trace,
+)
 
 
 async def test_startup_and_shutdown_hooks_run_in_sorting_key_order(tmp_path: Path) -> None:
@@ -91,3 +98,20 @@ async def test_blocking_hooks_run_in_a_worker_thread(tmp_path: Path) -> None:
         assert plugin.startup_thread != threading.main_thread().name
         stored = await running.host.database.get_item("plugin_settings", "blocking_hooks")
         assert stored["seen_thread"] == plugin.startup_thread
+
+
+async def test_a_stalling_plugin_delays_neither_startup_nor_the_bus(tmp_path: Path) -> None:
+    config = "[plugins]\nhook_timeout: 0.5\n"
+    async with plugin_host(tmp_path / "data", config,
+                           folder_plugins=("stalling_plugin.py",)) as running:
+        info = plugin_manager(running).get_plugin_info("stalling_plugin")
+        assert info is not None and info.loaded
+        assert any("on_startup" in e and "did not finish" in e for e in info.hook_errors)
+        # the others started normally, after it was abandoned
+        assert ("example_lifecycle_a", "on_after_startup") in trace(running)
+        events = get_plugin(running, "example_events")
+        arrived = events.next_event("plugin_test_after")
+        running.host.events.fire("plugin_test_stall", {})
+        running.host.events.fire("plugin_test_after", {"n": 1})
+        assert await asyncio.wait_for(arrived, 5) == {"n": 1}
+        assert "plugin_test_after" not in get_plugin(running, "stalling_plugin").after_stall
