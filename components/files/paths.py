@@ -83,7 +83,7 @@ class Roots:
         """The root called `name` (400 if there is none)."""
         root = self.by_name.get(name)
         if root is None:
-            raise ApiError(f"Invalid root request: {name}", 400)
+            raise ApiError(f"Invalid root request: {printable(name)}", 400)
         return root
 
     def split(self, full: str) -> tuple[Root, str]:
@@ -130,6 +130,11 @@ class Roots:
             if real == base or base in real.parents:
                 return root, root.relative(real)
         return None
+
+
+def printable(text: str) -> str:
+    """`text` with control characters escaped (it may end up in a reason phrase)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text[:300])
 
 
 def join(*parts: str) -> str:
