@@ -10,6 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from aiohttp import web
+
 from moonlite.auth import API_KEY_USER, TRUSTED_USER
 from moonlite.events import ALL
 from moonlite.plugins import features
@@ -23,6 +25,7 @@ from moonlite.plugins.types import (
     ShutdownPlugin,
     StartupPlugin,
 )
+from moonlite.rpc import ApiError
 
 if TYPE_CHECKING:
     from moonlite.server import Host
@@ -193,6 +196,10 @@ class PluginManager:
             if inspect.isawaitable(pending):
                 pending = await asyncio.wait_for(pending, timeout)
             return pending
+        except (web.HTTPException, ApiError):
+            if raise_errors:  # an answer the plugin chose (e.g. 404), not a failure
+                raise
+            return default
         except Exception as exc:
             if isinstance(exc, TimeoutError):
                 exc = TimeoutError(f"did not finish within {timeout} s")

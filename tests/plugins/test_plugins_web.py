@@ -46,6 +46,12 @@ async def test_simple_api_validates_commands_and_answers_204_for_none(tmp_path: 
         async with session.get(running.url + SIMPLE, headers=key,
                                params={"empty": "1"}) as resp:
             assert resp.status == 204
+        async with session.post(running.url + SIMPLE, headers=key,
+                                json={"command": "find", "what": "cake"}) as resp:
+            assert resp.status == 404
+            assert (await resp.json())["error"]["message"] == "No cake here"
+        info = running.host.components["plugins"].manager.get_plugin_info("example_simple_api")
+        assert info.hook_errors == []  # an HTTP answer the plugin chose is no failure
         async with session.get(running.url + "/api/plugin/example_events",
                                headers=key) as resp:
             assert resp.status == 404  # not a SimpleApiPlugin

@@ -20,13 +20,16 @@ class SimpleApiDemo(SimpleApiPlugin):
 
     def get_api_commands(self) -> dict[str, list[str]]:
         """Commands and their mandatory parameters."""
-        return {"greet": ["name"], "count": [], "greet_formally": ["title", "name"]}
+        return {"greet": ["name"], "count": [], "greet_formally": ["title", "name"],
+                "find": ["what"]}
 
     async def on_api_command(self, command: str, data: dict[str, Any]) -> Any:
         """A dict becomes JSON; None becomes 204 No Content."""
         if command == "count":
             self.counter += 1
             return None
+        if command == "find":
+            raise web.HTTPNotFound(text=f"No {data['what']} here")  # an answer, not a failure
         if command == "greet_formally":
             return {"greeting": f"Good day, {data['title']} {data['name']}"}
         return {"greeting": f"Hello {data['name']}"}
