@@ -136,3 +136,14 @@ def test_limits_from_an_m503_report() -> None:
     jerk = limits_from_m503(["echo:  M205 B20000 S0 T0 X8.00 Y8.00 Z0.40 E5.00"])
     assert jerk.model == "classic_jerk"
     assert jerk.jerk == [8, 8, 0.4, 5]
+
+
+def test_junction_deviation_recorded_by_the_slicer(tmp_path: Path) -> None:
+    path = tmp_path / "orca.gcode"
+    path.write_text("G1 X1\n; machine_max_junction_deviation = 0.02,0.01\n"
+                    "; machine_max_acceleration_extruding = 5000,1000\n")
+    lim, used = limits_from_slicer(read_slicer_settings(path))
+    assert lim.model == "junction_deviation"
+    assert lim.junction_deviation == pytest.approx(0.02)
+    assert lim.print_accel == lim.travel_accel == 5000
+    assert set(used) == {"machine_max_junction_deviation", "machine_max_acceleration_extruding"}

@@ -195,3 +195,17 @@ def test_marlin_small_segments_are_taken_as_arcs() -> None:
     assert corner < short["max_speed"] <= math.sqrt(corner**2 + 500) + 1e-3
     # sides of 2 mm are not "small segments": the speed is no longer held to that limit
     assert run(polygon(2.0, 10), cfg)["max_speed"] == pytest.approx(100.0)
+
+
+def test_firmware_retraction() -> None:
+    cfg = {**KLIPPER, "firmware_retraction": {"retract_length": 1, "retract_speed": 10,
+                                              "unretract_speed": 5, "lift_z": 0}}
+    res = run("G10\nG10\nG11", cfg)  # a second G10 while retracted does nothing
+    assert res["num_moves"] == 2
+    assert res["kind_times"] == {"Firmware retract": pytest.approx(0.1, abs=1e-6),
+                                 "Firmware unretract": pytest.approx(0.2, abs=1e-6)}
+
+
+def test_inches() -> None:
+    res = run("G20\nG1 X1 F600\nG21\nG1 X35.4")
+    assert res["total_distance"] == pytest.approx(35.4)
