@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import psutil
 
 from moonlite.events import Events
-from moonlite.plugins.settings import PluginSettings, SettingsPlugin, leaf_paths, split_path
+from moonlite.plugins.settings import PluginSettings, SettingsPlugin, leaf_paths
 from moonlite.plugins.types import (
     EnvironmentDetectionPlugin,
     Webcam,
@@ -238,7 +238,10 @@ def detect_environment(manager: PluginManager) -> dict[str, Any]:
         pip_version: str | None = importlib.metadata.version("pip")
     except importlib.metadata.PackageNotFoundError:
         pip_version = None
-    freq = psutil.cpu_freq() if hasattr(psutil, "cpu_freq") else None
+    try:
+        freq = psutil.cpu_freq()
+    except Exception:  # not available on every platform / container
+        freq = None
     plugins: dict[str, Any] = {}
     for plugin in environment_plugins(manager):
         extra = manager.call_sync(plugin, "get_additional_environment")
@@ -253,8 +256,3 @@ def detect_environment(manager: PluginManager) -> dict[str, Any]:
                      "ram": psutil.virtual_memory().total},
         "plugins": plugins,
     }
-
-
-def path_text(path: list[str] | str) -> str:
-    """A settings path as dotted text."""
-    return ".".join(split_path(path))
