@@ -5,9 +5,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 if TYPE_CHECKING:
+    from moonlite.components.analysis.component import Analysis
+    from moonlite.components.files import FileManager
+    from moonlite.components.printer import PrinterComponent
     from moonlite.events import EventBus
     from moonlite.plugins.manager import PluginManager
     from moonlite.plugins.settings import PluginSettings
@@ -64,15 +67,18 @@ class MoonlitePlugin:
         """The host's event bus (`fire`, `subscribe`)."""
         return self._host.events if self._host is not None else None
 
-    @property
-    def _printer(self) -> Any:
-        """The printer component (OctoPrint's PrinterInterface), or None when not loaded."""
-        return self._host.get_component("printer") if self._host is not None else None
+    def _component(self, name: str) -> Any:
+        return self._host.get_component(name) if self._host is not None else None
 
     @property
-    def _file_manager(self) -> Any:
+    def _printer(self) -> PrinterComponent | None:
+        """The printer component (OctoPrint's PrinterInterface), or None when not loaded."""
+        return cast("PrinterComponent | None", self._component("printer"))
+
+    @property
+    def _file_manager(self) -> FileManager | None:
         """The files component, or None when not loaded."""
-        return self._host.get_component("file_manager") if self._host is not None else None
+        return cast("FileManager | None", self._component("file_manager"))
 
     @property
     def _printer_profile_manager(self) -> Any:
@@ -80,9 +86,9 @@ class MoonlitePlugin:
         return getattr(self._printer, "profile_manager", None)
 
     @property
-    def _analysis_queue(self) -> Any:
+    def _analysis_queue(self) -> Analysis | None:
         """The analysis component, or None when not loaded."""
-        return self._host.get_component("analysis") if self._host is not None else None
+        return cast("Analysis | None", self._component("analysis"))
 
 
 #: OctoPrint's name for the base class
