@@ -8,6 +8,7 @@ from typing import Any
 
 from moonlite.rpc import ApiError, Transport, api
 
+from .core import first_missing
 from .fsops import copy_item, delete_item, list_directory, list_root, move_item, zip_items
 from .paths import Root, is_gcode
 from .routes import FileRoutes
@@ -114,11 +115,12 @@ class FileManager(FileRoutes):
         self.check_modifiable(dst_path, dest, "overwritten")
         is_dir = src_path.is_dir() and not src_path.is_symlink()
         async with self.lock:
+            top = first_missing(dst_root, dst_rel)
             await self.host.run_in_thread(move_item, src_path, dst_path)
             if is_dir and src_root.name == dst_root.name == "gcodes":
                 await self.cache.rename_prefix(src_rel, dst_rel)
             await self.sync(src_root, [src_rel])
-            await self.sync(dst_root, [dst_rel])
+            await self.sync(dst_root, [top])
         item = self._item(dst_root, dst_rel) or {}
         action = "move_dir" if is_dir else "move_file"
         source_item = {"path": src_rel, "root": src_root.name}
@@ -143,8 +145,9 @@ class FileManager(FileRoutes):
         is_dir = src_path.is_dir()
         async with self.lock:
             existed = dst_path.exists()
+            top = first_missing(dst_root, dst_rel)
             await self.host.run_in_thread(copy_item, src_path, dst_path)
-            await self.sync(dst_root, [dst_rel])
+            await self.sync(dst_root, [top])
         item = self._item(dst_root, dst_rel) or {}
         action = "create_dir" if is_dir else ("modify_file" if existed else "create_file")
         self.notify_change(action, item)
@@ -169,9 +172,10 @@ class FileManager(FileRoutes):
         self.check_modifiable(dst_path, dest, "overwritten")
         async with self.lock:
             existed = dst_path.exists()
+            top = first_missing(dst_root, dst_rel)
             dst_path.parent.mkdir(parents=True, exist_ok=True)
             await self.host.run_in_thread(zip_items, entries, dst_path, store_only)
-            await self.sync(dst_root, [dst_rel])
+            await self.sync(dst_root, [top])
         item = self._item(dst_root, dst_rel) or {}
         self.notify_change("modify_file" if existed else "create_file", item)
         return {"destination": item, "action": "zip_files"}

@@ -91,6 +91,16 @@ def _scan_subtree(root: Root, rel: str) -> tuple[dict[str, FileState], set[str]]
     return {}, set()
 
 
+def first_missing(root: Root, rel: str) -> str:
+    """The outermost folder of `rel`'s parents that does not exist yet, else `rel` itself."""
+    parts = rel.split("/")
+    for i in range(1, len(parts)):
+        candidate = "/".join(parts[:i])
+        if not (root.real / candidate).exists():
+            return candidate
+    return rel
+
+
 def _storage(root: Root) -> str:
     # OctoPrint calls the host's printable storage "local"
     return "local" if root.name == "gcodes" else root.name
@@ -129,6 +139,8 @@ class FileManagerCore(Component):
         self.lock = asyncio.Lock()
         self.watcher: FolderWatcher | None = None
         self._background: set[asyncio.Task[Any]] = set()
+        #: set once the cache caught up with the disk after start-up
+        self.cache_ready = asyncio.Event()
 
     # -- contract for other components ----------------------------------------------------
 
@@ -224,6 +236,7 @@ class FileManagerCore(Component):
             async with self.lock:
                 if self.known_files["gcodes"].get(rel) != self.cache.state(rel):
                     await self.cache.scan(rel)
+        self.cache_ready.set()
 
     # -- change tracking ------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from moonlite.events import Events
 from moonlite.middleware import public
 from moonlite.rpc import ApiError
 
-from .core import MIB, FileManagerCore
+from .core import MIB, FileManagerCore, first_missing
 from .fsops import delete_item
 from .paths import Root, check_relative, join, raw_path_suspicious
 from .upload import ReceivedUpload, receive_upload
@@ -48,16 +48,6 @@ def _place(temp: Path, dest: Path) -> None:
         if exc.errno != errno.EXDEV:
             raise
         shutil.move(temp, dest)
-
-
-def _first_missing(root: Root, rel: str) -> str:
-    """The outermost folder of `rel`'s parents that does not exist yet, else `rel` itself."""
-    parts = rel.split("/")
-    for i in range(1, len(parts)):
-        candidate = "/".join(parts[:i])
-        if not (root.real / candidate).exists():
-            return candidate
-    return rel
 
 
 class UploadActivity:
@@ -187,7 +177,7 @@ class FileRoutes(FileManagerCore):
             if dest.is_dir():
                 raise ApiError(f"Cannot overwrite a folder: {root.name}/{rel}", 400)
             existed = dest.exists()
-            top = _first_missing(root, rel)
+            top = first_missing(root, rel)
             await self.host.run_in_thread(_place, upload.temp, dest)
             diff = await self.sync(root, [top])
         self.notify_diff(diff)
