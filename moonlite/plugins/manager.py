@@ -291,7 +291,11 @@ class PluginManager:
             await self.call(plugin, "on_shutdown", timeout=self.hook_timeout)
 
     async def stop(self) -> None:
-        """Unsubscribe, stop queued calls and wait for pending settings writes."""
+        """Cancel slicing jobs, unsubscribe, stop queued calls, wait for settings writes."""
+        for job in list(self.slicing.jobs.values()):
+            self.slicing.cancel(job.destination)
+            if job.task is not None:
+                job.task.cancel()
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe.clear()

@@ -155,6 +155,22 @@ class SlicingManager:
                         "configured": configured, "properties": props})
         return out
 
+    @staticmethod
+    def profiles_folder(plugin: SlicerPlugin) -> Path:
+        """Where a slicer's profiles live: `<plugin data folder>/profiles`."""
+        return Path(plugin.get_plugin_data_folder()) / "profiles"
+
+    def profile_path(self, plugin: SlicerPlugin, name: str) -> Path:
+        """The profile file `name` (with or without .ini/.profile) of a slicer (404 if none)."""
+        folder = self.profiles_folder(plugin).resolve()
+        if not name or "/" in name or "\\" in name or name.startswith("."):
+            raise ApiError(f"Invalid profile name: {name!r}", 400)
+        for candidate in (name, f"{name}.ini", f"{name}.profile"):
+            path = folder / candidate
+            if path.is_file():
+                return path
+        raise ApiError(f"No profile {name} for slicer {plugin._identifier}", 404)
+
     def _resolve(self, relative: str) -> Path:
         root = self.plugins.host.paths.gcodes.resolve()
         if not relative or Path(relative).is_absolute() or "\x00" in relative:
@@ -189,10 +205,11 @@ class SlicingManager:
         previous = self.jobs.get(destination_path)
         if previous is not None:
             self.cancel(destination)
+        profile_path = str(self.profile_path(plugin, profile)) if profile else None
         job = SlicingJob(slicer, source, destination, source_path, destination_path)
         self.jobs[destination_path] = job
         job.task = asyncio.get_running_loop().create_task(
-            self._run(plugin, job, profile, position, previous.task if previous else None))
+            self._run(plugin, job, profile_path, position, previous.task if previous else None))
         return job
 
     def cancel(self, destination: str) -> bool:
@@ -217,7 +234,7 @@ class SlicingManager:
         self.plugins.notify_slicing_progress(job.slicer, "local", job.source, "local",
                                              job.destination, percent)
 
-    async def _run(self, plugin: SlicerPlugin, job: SlicingJob, profile: str | None,
+    async def _run(self, plugin: SlicerPlugin, job: SlicingJob, profile_path: str | None,
                    position: dict[str, float] | None,
                    previous: asyncio.Task[dict[str, Any]] | None) -> dict[str, Any]:
         if previous is not None:
@@ -235,7 +252,6 @@ class SlicingManager:
                 raise SlicingCancelled()
             loop.call_soon_threadsafe(self._on_progress, job, _progress)
 
-        profile_path = str(self._resolve(profile)) if profile else None
         printer_profile = DEFAULT_PRINTER_PROFILE
         manager = plugin._printer_profile_manager
         if manager is not None and hasattr(manager, "get_current_or_default"):

@@ -202,6 +202,20 @@ async def test_prusaslicer_plugin_drives_the_command_line(tmp_path: Path) -> Non
         await plugin_manager(running).drain_calls()
         assert [p for s, _, p in get_plugin(running, "example_progress").slicing
                 if s == "prusaslicer"] == [10, 50, 90, 100]
+        # a named profile comes from <plugin data>/profiles
+        profiles = Path(get_plugin(running, "prusaslicer").get_plugin_data_folder()) / "profiles"
+        profiles.mkdir()
+        (profiles / "pla.ini").write_text("layer_height = 0.2\n")
+        async with session.post(running.url + SLICE, json={
+                "slicer": "prusaslicer", "source": "part.stl", "destination": "pla.gcode",
+                "profile": "pla"}) as resp:
+            assert resp.status == 200
+        await waiter.wait("SlicingDone", 2)
+        assert f"--load {profiles / 'pla.ini'}" in (gcodes / "pla.gcode").read_text()
+        for profile, status in (("missing", 404), ("../pla.ini", 400)):
+            async with session.post(running.url + SLICE, json={
+                    "slicer": "prusaslicer", "source": "part.stl", "profile": profile}) as resp:
+                assert resp.status == status, profile
         assert await use(_fake_slicer(bin_dir, fail=True)) is True
         await session.post(running.url + SLICE, json={"slicer": "prusaslicer",
                                                       "source": "part.stl"})
