@@ -93,13 +93,12 @@ class PluginManager:
             if info.implementation is None:
                 self.failed.append(info)
                 continue
+            self.plugins[info.identifier] = info  # before injecting: errors are recorded
             try:
                 self._inject(info)
             except Exception as exc:
                 log.exception("plugin %s could not be set up", info.identifier)
                 self.fail(info, f"set-up failed: {exc}")
-                continue
-            self.plugins[info.identifier] = info
         log.info("plugins loaded: %s; failed: %s", ", ".join(self.plugins) or "none",
                  ", ".join(i.identifier for i in self.failed) or "none")
 
