@@ -12,7 +12,7 @@ from pydantic import Field, field_validator
 from moonlite.component import Component
 from moonlite.config import SectionModel
 from moonlite.events import Events, on_event
-from moonlite.plugins import features
+from moonlite.plugins import SettingsPlugin, features
 from moonlite.plugins.manager import PluginManager
 from moonlite.plugins.routes import PluginRoutes
 from moonlite.rpc import ApiError, Request, api
@@ -150,8 +150,6 @@ class Plugins(Component):
             return {"plugin": plugin,
                     "settings": await features.settings_view(self.manager, impl, role)}
         out: dict[str, Any] = {}
-        from moonlite.plugins import SettingsPlugin
-
         for impl in self.manager.implementations(SettingsPlugin):
             try:
                 out[impl._identifier] = await features.settings_view(self.manager, impl, role)
