@@ -97,8 +97,9 @@ def embedded_thumbnails(text: bytes) -> list[tuple[str, int, int, bytes]]:
 def extract_thumbnails(text: bytes, stem: str, thumbs_dir: Path) -> list[dict[str, Any]]:
     """Write the embedded thumbnails as `<thumbs_dir>/<stem>-WxH.<ext>`; Moonraker's entries.
 
-    A 32x32 (or smaller, keeping the aspect ratio) PNG miniature is made from the largest
-    image when the file has none of that size.
+    When the file has no 32x32 image but a larger one, a PNG miniature (32 pixels on its
+    longer side, aspect ratio kept) is made from the largest and listed first, as
+    `<stem>-32x32.png` like Moonraker names it.
     """
     images = embedded_thumbnails(text)
     if not images:
@@ -120,8 +121,9 @@ def extract_thumbnails(text: bytes, stem: str, thumbs_dir: Path) -> list[dict[st
                 "relative_path": f"{thumbs_dir.name}/{name}",
             }
         )
-    if not any(e["width"] == MINIATURE and e["height"] == MINIATURE for e in entries):
-        largest = max(entries, key=lambda e: e["size"])
+    has_miniature = any(e["width"] == MINIATURE and e["height"] == MINIATURE for e in entries)
+    largest = max(entries, key=lambda e: e["width"] * e["height"])
+    if not has_miniature and max(largest["width"], largest["height"]) > MINIATURE:
         name = f"{stem}-{MINIATURE}x{MINIATURE}.png"
         try:
             image, width, height = _miniature(thumbs_dir / largest["relative_path"].split("/")[-1])
