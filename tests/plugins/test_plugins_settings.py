@@ -74,6 +74,10 @@ async def test_restricted_paths_depend_on_who_asks(tmp_path: Path) -> None:
             assert resp.status == 200
             user = {"Authorization": "Bearer " + (await resp.json())["result"]["token"]}
         anonymous = await _get(session, running)
+        async with session.get(running.url + SETTINGS_URL) as resp:
+            every = (await resp.json())["result"]["plugins"]
+        assert every["example_settings"] == anonymous
+        assert {"prusaslicer", "example_wizard"} <= set(every)
         assert anonymous["secrets"] == {"token": None, "label": "visible"}
         assert anonymous["user_only"] is None
         assert anonymous["internal"] == {"key": None}
