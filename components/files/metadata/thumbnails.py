@@ -104,6 +104,10 @@ def extract_thumbnails(text: bytes, stem: str, thumbs_dir: Path) -> list[dict[st
     images = embedded_thumbnails(text)
     if not images:
         return []
+    if thumbs_dir.is_symlink():
+        # whatever it points at may lie outside the root: never write through it
+        log.warning("not writing thumbnails through the symlink %s", thumbs_dir)
+        return []
     thumbs_dir.mkdir(parents=True, exist_ok=True)
     entries: list[dict[str, Any]] = []
     written: set[str] = set()
