@@ -34,12 +34,12 @@ async def test_corruption_is_recovered_and_reproducible(served: Factory) -> None
 async def test_dropped_oks_are_counted_and_reproducible(served: Factory) -> None:
     server, host = await served(drop_ok_rate=0.2, seed=3)
     await host.handshake()
-    timeouts = await stream(host, MOVES[:30], ok_timeout=0.1)
+    timeouts = await stream(host, MOVES[:30], ok_timeout=0.05)
     assert timeouts == server.printer.stats["dropped_oks"] > 0
     assert server.printer.executed == ["M110 N0", *MOVES[:30]]
     _server2, host2 = await served(drop_ok_rate=0.2, seed=3)
     await host2.handshake()
-    assert await stream(host2, MOVES[:30], ok_timeout=0.1) == timeouts
+    assert await stream(host2, MOVES[:30], ok_timeout=0.05) == timeouts
 
 
 async def test_busy_storm(served: Factory) -> None:

@@ -112,3 +112,32 @@ async def stream(host: SerialHost, commands: list[str], ok_timeout: float = TIME
         index += 1
     host.line_number = base + len(commands)
     return timeouts
+
+
+async def stream_pipelined(host: SerialHost, commands: list[str], rx_bytes: int = 128) -> None:
+    """Send `commands` keeping as many lines in flight as ADVANCED_OK's `B` allows.
+
+    Never more unacknowledged bytes than `rx_bytes`; one line in flight until the first
+    `ok` reports `B`. No resend handling: for clean links only.
+    """
+    base = host.line_number
+    inflight: list[tuple[int, int]] = []
+    inflight_bytes = 0
+    free = 1
+    index = 0
+    while index < len(commands) or inflight:
+        while index < len(commands) and len(inflight) < free:
+            size = len(frame(base + index + 1, commands[index]))
+            if inflight and inflight_bytes + size > rx_bytes:
+                break
+            inflight.append((host.send(commands[index], base + index + 1), size))
+            inflight_bytes += size
+            index += 1
+        line = await host.line()
+        if not line.startswith("ok N"):
+            continue
+        fields = dict((word[0], int(word[1:])) for word in line.split()[1:])
+        while inflight and inflight[0][0] <= fields["N"]:
+            inflight_bytes -= inflight.pop(0)[1]
+        free = max(1, fields.get("B", 1))
+    host.line_number = base + len(commands)
