@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from moonlite.testing import RpcClient, RunningHost, running_host
@@ -106,6 +107,15 @@ async def test_api_changes_are_not_reported_twice(watched: tuple[RunningHost, Rp
     running, client = watched
     await client.call("server.files.post_directory", {"path": "gcodes/once"})
     assert (await next_change(client))["action"] == "create_dir"
+    async with aiohttp.ClientSession() as session:
+        form = aiohttp.FormData()
+        form.add_field("file", b"G28\n", filename="up.gcode")
+        async with session.post(running.url + "/server/files/upload", data=form) as resp:
+            assert resp.status == 201
+    assert (await next_change(client))["action"] == "create_file"
+    await client.call("server.files.move", {"source": "gcodes/up.gcode",
+                                            "dest": "gcodes/once/up.gcode"})
+    assert (await next_change(client))["action"] == "move_file"
     # a later outside change is the next notification: nothing duplicated in between
     (running.host.paths.gcodes / "marker.gcode").write_bytes(b"G28\n")
     change = await next_change(client)
