@@ -99,3 +99,34 @@ async def test_unknown_command(served: Factory) -> None:
     _server, host = await served()
     await host.handshake()
     assert await host.command("M12345 X1") == ['echo:Unknown command: "M12345 X1"', "ok N1 P15 B3"]
+
+
+async def test_duplicate_lines_ignored_by_newer_builds(served: Factory) -> None:
+    server, host = await served(ignore_duplicate_lines=True)
+    await host.handshake()
+    await host.command("G90")
+    host.send("G90", 1)  # already received: dropped silently, no ok
+    assert await host.command("G91") == ["ok N2 P15 B3"]
+    assert server.printer.executed == ["M110 N0", "G90", "G91"]
+    assert server.printer.stats["duplicates_ignored"] == 1
+
+
+async def test_wait_lines_when_idle(served: Factory) -> None:
+    _server, host = await served(send_wait=True, interval_scale=0.02)
+    await host.handshake()
+    assert await host.until("wait") == ["wait"]
+    assert await host.command("G90") == ["ok N1 P15 B3"]
+    assert await host.line() == "wait"
+
+
+async def test_without_emergency_parser_m108_waits_its_turn(served: Factory) -> None:
+    server, host = await served(emergency_parser=False, time_scale=0.01, interval_scale=0.01)
+    await host.handshake()
+    caps = await host.command("M115")
+    assert "Cap:EMERGENCY_PARSER:0" in caps
+    host.send("M109 S60")
+    host.send_plain("M108")  # only read once the wait is over: it cannot cut it short
+    lines = await host.until("ok N2", timeout=10)
+    assert any(line.endswith(" W:0") or line.endswith(" W:1") for line in lines)
+    assert server.printer.hotends[0].actual >= 59.0
+    assert server.printer.executed[-2:] == ["M109 S60", "M108"]

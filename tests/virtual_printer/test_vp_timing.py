@@ -108,3 +108,15 @@ async def test_m600_pauses_until_m108(served: Factory) -> None:
     assert lines[0] == "//action:paused"
     host.send_plain("M108")
     assert (await host.until("ok N1"))[-2:] == ["//action:resumed", "ok N1 P15 B3"]
+
+
+async def test_arc_and_speed_factor_times(served: Factory) -> None:
+    server, host = await served()
+    await host.handshake()
+    await host.command("G2 X10 Y0 I5 J0 F600")  # half circle, r=5: 15.71 mm at 10 mm/s
+    assert server.printer.print_time == pytest.approx(1.5708, rel=1e-3)
+    await host.command("M220 S200")
+    await host.command("G1 X0 Y0")  # 10 mm at 20 mm/s
+    assert server.printer.print_time == pytest.approx(1.5708 + 0.5, rel=1e-3)
+    await host.command("G4 P250")
+    assert server.printer.print_time == pytest.approx(2.3208, rel=1e-3)
