@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import os
 import shutil
@@ -25,6 +26,7 @@ import time
 from pathlib import Path
 
 import psutil
+from aiohttp import web
 
 REPO = Path(__file__).resolve().parent.parent
 MIB = 1024 * 1024
@@ -107,9 +109,41 @@ async def upload_once(url: str, source: Path, name: str) -> tuple[float, int]:
         baseline = sampler.peak
         out, _ = await proc.communicate()
     result = json.loads(out)
-    if result["status"] != 201:
+    if result["status"] != 201:  # the bare receiver answers 201 too
         raise RuntimeError(f"upload failed: {result}")
     return float(result["elapsed"]), sampler.peak - baseline
+
+
+def hash_time(source: Path) -> float:
+    """Seconds to SHA-256 the file (read from the page cache): a floor for any upload."""
+    digest = hashlib.sha256()
+    start = time.perf_counter()
+    with source.open("rb") as src:
+        while chunk := src.read(MIB):
+            digest.update(chunk)
+    return time.perf_counter() - start
+
+
+async def bare_receive_time(source: Path) -> float:
+    """Seconds for the same client to send the file to an aiohttp handler that discards it."""
+
+    async def discard(request: web.Request) -> web.Response:
+        while await request.content.readany():
+            pass
+        return web.json_response({}, status=201)
+
+    app = web.Application()
+    app.router.add_post("/upload", discard)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        elapsed, _ = await upload_once(f"http://127.0.0.1:{port}/upload", source, "x")
+    finally:
+        await runner.cleanup()
+    return elapsed
 
 
 async def run(size_mb: int, runs: int) -> None:
@@ -122,6 +156,8 @@ async def run(size_mb: int, runs: int) -> None:
         size = source.stat().st_size
         copies = {fsync: min(timed_copy(source, work / "copy.gcode", fsync)
                              for _ in range(runs)) for fsync in (True, False)}
+        hashing = min(hash_time(source) for _ in range(runs))
+        bare = min([await bare_receive_time(source) for _ in range(runs)])
         config = f"[server]\nmax_upload_size: {size_mb * 2}\n\n[file_manager]\n"
         async with running_host(work / "data", config) as running:
             url = running.url + "/server/files/upload"
@@ -137,7 +173,11 @@ async def run(size_mb: int, runs: int) -> None:
         print(f"plain copy (cache) : {size / MIB / copies[False]:8.1f} MiB/s")
         print(f"HTTP upload        : {size / MIB / best:8.1f} MiB/s  "
               f"(multipart parse + SHA-256 + fsync + metadata)")
+        print(f"SHA-256 alone      : {size / MIB / hashing:8.1f} MiB/s  (one core)")
+        print(f"bare aiohttp recv  : {size / MIB / bare:8.1f} MiB/s  "
+              f"(same client, handler discards the body)")
         print(f"upload / copy+fsync: {copies[True] / best * 100:6.1f} %  (goal >= 80 %)")
+        print(f"upload / bare recv : {bare / best * 100:6.1f} %")
         print(f"upload / copy cache: {copies[False] / best * 100:6.1f} %")
         print(f"server RSS growth  : {growth / MIB:6.1f} MiB peak over the upload "
               f"(goal < 30 MiB; per run: "
