@@ -171,6 +171,14 @@ class FileManagerCore(Component):
                 return await self.cache.scan(rel)
         return self.cache.get(rel)
 
+    async def update_metadata(self, filename: str, fields: dict[str, Any]) -> None:
+        """Merge `fields` (history's `job_id`, `print_start_time`) into a file's metadata."""
+        rel = self.roots.get("gcodes").relative(self.roots.resolve("gcodes", filename))
+        async with self.lock:
+            current = self.cache.get(rel)
+            if current is not None:
+                await self.cache.put(rel, {**current, **fields})
+
     def printing_path(self) -> Path | None:
         """The real path of the file being printed (or paused), if any."""
         printer = self.host.get_component("printer")

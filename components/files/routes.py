@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import inspect
 import os
 import shutil
 import urllib.parse
@@ -213,5 +214,8 @@ class FileRoutes(FileManagerCore):
         is_paused = getattr(printer, "is_paused", None)
         if (callable(is_busy) and is_busy()) or (callable(is_paused) and is_paused()):
             return False, False
-        await print_file(rel)
+        if "source" in inspect.signature(print_file).parameters:
+            await print_file(rel, source="upload")  # PrintStarted's job_source
+        else:
+            await print_file(rel)
         return True, False

@@ -154,6 +154,11 @@ async def test_metadata_thumbnails_and_metascan(api: Api) -> None:
     assert all((api.gcodes / t["thumbnail_path"]).is_file() for t in thumbs)
     nested = await api.call("server.files.thumbnails", {"filename": "sub dir/nut.gcode"})
     assert all(t["thumbnail_path"].startswith("sub dir/.thumbs/") for t in nested)
+    # history marks the file with its last job (Moonraker's job_id / print_start_time)
+    files: Any = api.running.host.get_component("file_manager")
+    await files.update_metadata("cone.gcode", {"job_id": "00000A", "print_start_time": 5.0})
+    marked = await api.call("server.files.metadata", {"filename": "cone.gcode"})
+    assert marked == {**metadata, "job_id": "00000A", "print_start_time": 5.0}
     scanned = await api.call("server.files.metascan", {"filename": "cone.gcode"})
     assert scanned["uuid"] != metadata["uuid"]  # a fresh analysis
     for name in ("notes.txt", "missing.gcode"):
