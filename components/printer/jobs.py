@@ -1,0 +1,545 @@
+"""Host print jobs: stream a file from disk, progress by file position, pause/resume/cancel."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from moonlite.components.printer import parser
+from moonlite.components.printer.errors import (
+    FirmwareError,
+    LinkLost,
+    NotConnected,
+    PrinterLinkError,
+)
+from moonlite.components.printer.gcode_events import parse_params
+from moonlite.components.printer.job_state import (
+    CANCELLED,
+    COMPLETE,
+    ERROR,
+    PAUSED,
+    PRINTING,
+    JobStatus,
+    PrintJob,
+    SelectedFile,
+)
+from moonlite.components.printer.sd_jobs import SdPrinting
+from moonlite.components.printer.state import JOB_STATES, PrinterState
+from moonlite.components.printer.stream import StreamJob
+
+from moonlite.events import Events
+from moonlite.rpc import ApiError
+
+if TYPE_CHECKING:
+    from moonlite.components.printer.component import PrinterComponent
+
+log = logging.getLogger(__name__)
+S = PrinterState
+#: bytes read from the file per worker-thread call
+CHUNK = 64 * 1024
+#: seconds between progress ticks while a job runs (listeners, plugins)
+PROGRESS_INTERVAL = 0.5
+_TEMP_CODES = ("M104", "M109", "M140", "M190")
+
+JobListener = Callable[[str], None]
+
+
+def failure_reason(exc: BaseException | None) -> str:
+    """PrintFailed's `reason` (contracts.md) for the error that ended a job."""
+    if isinstance(exc, FirmwareError):
+        return "klippy_shutdown"
+    if isinstance(exc, LinkLost | NotConnected):
+        return "klippy_disconnect"
+    return "error"
+
+
+class JobManager:
+    """The job layer of the printer component (`printer.jobs`); see docs/printer-link.md."""
+
+    def __init__(self, printer: PrinterComponent) -> None:
+        self.printer = printer
+        self.selected: SelectedFile | None = None
+        #: the running job, or the last one (kept until the next starts, as print_stats does)
+        self.job: PrintJob | None = None
+        #: called with what happened: selected, deselected, started, paused, resumed, done,
+        #: cancelled, failed, progress
+        self.listeners: list[JobListener] = []
+        self.sd = SdPrinting(self)
+        self._stream: StreamJob | None = None
+        self._pending: collections.deque[tuple[int, str]] = collections.deque()
+        self._acked = 0
+        self._catch_up_due = False
+        self._follower: asyncio.Task[None] | None = None
+        self._ticker: asyncio.Task[None] | None = None
+        self._last_percent = -1
+        #: held while a job starts; and while a pause, resume or cancel runs
+        self._lock = asyncio.Lock()
+        self._control = asyncio.Lock()
+        printer.link.listeners.line.append(self._on_line)
+
+    # ------------------------------------------------------------------ state for others
+    @property
+    def link(self) -> Any:
+        """The protocol engine."""
+        return self.printer.link
+
+    @property
+    def active(self) -> PrintJob | None:
+        """The running (printing or paused) job, if any."""
+        job = self.job
+        return job if job is not None and job.active else None
+
+    def status(self) -> JobStatus:
+        """A snapshot of the current (or last) job and the selection."""
+        self._catch_up()
+        return JobStatus.of(self.job, self.selected)
+
+    def printing_path(self) -> Path | None:
+        """Absolute path of the host file being printed or paused."""
+        job = self.active
+        return job.file.full_path if job is not None else None
+
+    def _notify(self, what: str) -> None:
+        for listener in list(self.listeners):
+            try:
+                listener(what)
+            except Exception:
+                log.exception("job listener failed")
+
+    def _fire(self, event: str, payload: dict[str, Any] | None = None) -> None:
+        self.printer.host.events.fire(event, payload or {})
+
+    # ------------------------------------------------------------------ selection
+    async def select(self, path: str, sd: bool = False) -> SelectedFile:
+        """Select a gcodes-relative file (or an SD card file name) for printing."""
+        if self.active is not None:
+            raise ApiError("Cannot select a file while a print is running", 409)
+        if sd:
+            selected = await self.sd.select(path)
+        else:
+            selected = await self._select_local(path)
+        self.selected = selected
+        self._fire(Events.FILE_SELECTED, {k: v for k, v in selected.payload().items()
+                                          if k != "size"})
+        self._notify("selected")
+        return selected
+
+    async def _select_local(self, path: str) -> SelectedFile:
+        files = self.printer.host.get_component("file_manager")
+        rel = path.strip().lstrip("/")
+        if rel.startswith("gcodes/"):
+            rel = rel[len("gcodes/"):]
+        if files is not None:
+            full = files.resolve("gcodes", rel)
+            root = Path(files.gcodes_root)
+        else:
+            root = self.printer.host.paths.gcodes.resolve()
+            full = (root / rel).resolve()
+            if not full.is_relative_to(root):
+                raise ApiError(f"Invalid path: {path}", 400)
+        try:
+            st = await asyncio.to_thread(full.stat)
+        except OSError:
+            raise ApiError(f"File not found: {rel}", 404) from None
+        if not full.is_file():
+            raise ApiError(f"Not a file: {rel}", 400)
+        relative = full.relative_to(root.resolve()).as_posix() if full.is_relative_to(
+            root.resolve()) else rel
+        return SelectedFile(relative, "local", st.st_size, full, st.st_mtime)
+
+    def unselect(self) -> None:
+        """Forget the selected file (not while it prints)."""
+        if self.active is not None:
+            raise ApiError("Cannot unselect the file of a running print", 409)
+        if self.selected is not None:
+            self.selected = None
+            self._fire(Events.FILE_DESELECTED, {})
+            self._notify("deselected")
+
+    # ------------------------------------------------------------------ start
+    def _check_ready(self, starting: bool = False) -> None:
+        if not self.link.is_operational:
+            raise ApiError("Printer not ready", 503)
+        if self.active is not None or self.link.state in JOB_STATES or (
+                self._lock.locked() and not starting):
+            raise ApiError("Printer is busy", 409)
+
+    async def start(self, path: str | None = None, source: str = "api",
+                    sd: bool = False) -> PrintJob:
+        """Start printing `path` (gcodes-relative; None: the selected file). 503/409/404."""
+        self._check_ready()
+        async with self._lock:
+            if path is not None:
+                await self.select(path, sd)
+            selected = self.selected
+            if selected is None:
+                raise ApiError("No file selected", 400)
+            self._check_ready(starting=True)
+            job = PrintJob(selected, "sdcard" if selected.origin == "sdcard" else source)
+            job.filament_start = self.printer.tracker.filament_used
+            if selected.origin == "sdcard":
+                await self.sd.start(job)
+            else:
+                job.estimated_time = await self._estimated_time(selected.path)
+                self._start_stream(job)
+            self.job = job
+            self._last_percent = -1
+            self._fire(Events.PRINT_STARTED, {**selected.payload(), "job_source": job.source})
+            self._notify("started")
+            self._ticker = asyncio.create_task(self._tick(job), name="printer-job-progress")
+            return job
+
+    async def _estimated_time(self, rel: str) -> float | None:
+        files = self.printer.host.get_component("file_manager")
+        if files is None:
+            return None
+        try:
+            metadata = await files.get_metadata(rel)
+        except Exception:
+            return None
+        value = (metadata or {}).get("estimated_time")
+        return float(value) if isinstance(value, int | float) and value > 0 else None
+
+    def _start_stream(self, job: PrintJob) -> None:
+        printer = self.printer
+        context = printer.script_context()
+        prelude = printer.scripts.render("beforePrintStarted", context)
+        finish = printer.scripts.render("afterPrintDone", context)
+        self._pending.clear()
+        self._acked = 0
+        try:
+            stream = self.link.start_stream(self._read_lines(job, prelude), finish)
+        except NotConnected:
+            raise ApiError("Printer not ready", 503) from None
+        self._stream = stream
+        for line in finish:
+            printer.tracker.process(line)
+        self._follower = asyncio.create_task(self._follow(job, stream), name="printer-job")
+
+    async def _read_lines(self, job: PrintJob, prelude: list[str]) -> AsyncIterator[str]:
+        """The job's command lines: the start script, then the file read in chunks."""
+        pending = self._pending
+        for line in prelude:
+            pending.append((0, line))
+            yield line
+        full_path = job.file.full_path
+        assert full_path is not None
+        handle = await asyncio.to_thread(full_path.open, "rb")
+        try:
+            offset = 0
+            rest = b""
+            while True:
+                chunk = await asyncio.to_thread(handle.read, CHUNK)
+                if not chunk:
+                    break
+                pieces = (rest + chunk).split(b"\n")
+                rest = pieces.pop()
+                for raw in pieces:
+                    offset += len(raw) + 1
+                    cut = raw.find(b";")
+                    text = (raw[:cut] if cut >= 0 else raw).strip()
+                    if not text:
+                        continue
+                    line = self._apply_offsets(text.decode("utf-8", "replace"))
+                    pending.append((offset, line))
+                    yield line
+            offset += len(rest)
+            text = rest.partition(b";")[0].strip()
+            if text:
+                line = self._apply_offsets(text.decode("utf-8", "replace"))
+                pending.append((offset, line))
+                yield line
+        finally:
+            await asyncio.to_thread(handle.close)
+
+    def _apply_offsets(self, line: str) -> str:
+        offsets = self.printer.temperature_offsets
+        if not offsets or line[:4].upper() not in _TEMP_CODES:
+            return line
+        params = parse_params(line[4:])
+        target = params.get("S")
+        if target is None or target <= 0:
+            return line
+        code = line[:4].upper()
+        if code in ("M140", "M190"):
+            key = "bed"
+        else:
+            key = f"tool{int(params.get('T', self.printer.tracker.tool))}"
+        offset = offsets.get(key, 0.0)
+        if not offset:
+            return line
+        words = [w for w in line.split() if not w.upper().startswith("S")]
+        return " ".join([*words, f"S{target + offset:g}"])
+
+    # ------------------------------------------------------------------ progress
+    def _on_line(self, _line: str) -> None:
+        # runs before the link handles the line (an ok): catch up right after it did
+        if self._stream is not None and not self._catch_up_due:
+            self._catch_up_due = True
+            asyncio.get_running_loop().call_soon(self._catch_up)
+
+    def _catch_up(self) -> None:
+        """Account for the job lines the printer acknowledged since the last call."""
+        self._catch_up_due = False
+        stream = self._stream
+        job = self.job
+        if stream is None or job is None:
+            return
+        acked = stream.acked
+        if self._acked >= acked:
+            return
+        pending = self._pending
+        process = self.printer.tracker.process
+        position = job.file_pos
+        while self._acked < acked and pending:
+            end, line = pending.popleft()
+            self._acked += 1
+            process(line)
+            if end > position:
+                position = end
+        job.file_pos = position
+        job.filament_used = self.printer.tracker.filament_used - job.filament_start
+
+    async def _tick(self, job: PrintJob) -> None:
+        """While `job` runs: report progress to listeners and plugins when it changes."""
+        last = (-1, "")
+        while job.active:
+            self._catch_up()
+            mark = (job.file_pos, job.state)
+            if mark != last:
+                last = mark
+                self._notify("progress")
+                self._report_progress(job)
+            await asyncio.sleep(PROGRESS_INTERVAL)
+
+    def _report_progress(self, job: PrintJob) -> None:
+        percent = int(job.progress * 100)
+        if percent == self._last_percent:
+            return
+        self._last_percent = percent
+        plugins = self.printer.host.get_component("plugins")
+        notify = getattr(plugins, "notify_print_progress", None)
+        if notify is None:
+            return
+        try:
+            notify(job.file.origin, job.file.path, float(percent))
+        except Exception:
+            log.exception("notify_print_progress failed")
+
+    # ------------------------------------------------------------------ the end of a job
+    async def _follow(self, job: PrintJob, stream: StreamJob) -> None:
+        try:
+            result = await stream.done
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._catch_up()
+            self.finish(job, ERROR, exc)
+            return
+        self._catch_up()
+        if result == "done":
+            self.finish(job, COMPLETE)
+        # "cancelled": `cancel` ends the job after its script
+
+    def finish(self, job: PrintJob, state: str, exc: BaseException | None = None) -> None:
+        """End `job` with `state` and fire its event (once)."""
+        if job.ended is not None:
+            return
+        job.ended = time.monotonic()
+        if job.paused_at is not None:
+            job.paused_total += job.ended - job.paused_at
+            job.paused_at = None
+        job.state = state
+        if job.file.origin == "local" and self.job is job:
+            self._stream = None
+        payload = {**job.file.payload(), **job.durations()}
+        if state == COMPLETE:
+            job.file_pos = job.file.size
+            self._report_progress(job)
+            self._fire(Events.PRINT_DONE, {**payload, "time": payload["print_duration"]})
+            self._notify("done")
+        elif state == CANCELLED:
+            self._fire(Events.PRINT_CANCELLED, {**payload, "position": job.position})
+            self._notify("cancelled")
+        else:
+            reason = failure_reason(exc)
+            job.message = str(exc) if exc is not None else reason
+            self._fire(Events.PRINT_FAILED, {**payload, "reason": reason,
+                                             "time": payload["print_duration"],
+                                             "error": job.message})
+            self._notify("failed")
+
+    def link_failed(self, message: str) -> None:
+        """The link went down (or the firmware reset) while an SD job ran: it failed."""
+        job = self.active
+        if job is not None and job.file.origin == "sdcard":
+            self.finish(job, ERROR, LinkLost(message))
+
+    # ------------------------------------------------------------------ pause / resume / cancel
+    async def position(self) -> dict[str, Any] | None:
+        """Ask the firmware where the head is (M114) with the tracked tool and feedrate."""
+        tracker = self.printer.tracker
+        tracker.process("M114")
+        try:
+            lines = await self.link.send("M114")
+        except PrinterLinkError:
+            return None
+        found: dict[str, float] | None = None
+        for line in lines:
+            found = parser.parse_position(line) or found
+        if found is None:
+            return None
+        return {"x": found.get("x"), "y": found.get("y"), "z": found.get("z"),
+                "e": found.get("e"), "t": tracker.tool, "f": tracker.feedrate}
+
+    async def pause(self) -> bool:
+        """Pause the running job (lines in flight finish, M114, pause script). False if idle."""
+        job = self.active
+        if job is None or job.state != PRINTING or self._control.locked():
+            return False
+        async with self._control:
+            return await self._pause(job)
+
+    async def _pause(self, job: PrintJob) -> bool:
+        job.busy = True
+        try:
+            if job.file.origin == "sdcard":
+                await self.sd.pause(job)
+            else:
+                stream = self._stream
+                assert stream is not None
+                await stream.pause()
+                self._catch_up()
+            if self.link.state is not S.PAUSED:
+                return False
+            tracker = self.printer.tracker
+            job.saved_modes = (tracker.relative_xyz, tracker.relative_e, tracker.feedrate)
+            job.paused_at = time.monotonic()
+            job.state = PAUSED
+            job.position = await self.position()
+            await self.printer.run_script("afterPrintPaused",
+                                          {"pause_position": job.position})
+        finally:
+            job.busy = False
+        if job.state == PAUSED:
+            self._fire(Events.PRINT_PAUSED, {**job.file.payload(), "position": job.position})
+            self._notify("paused")
+        return True
+
+    def restore_lines(self, job: PrintJob) -> list[str]:
+        """G-code that puts the head back where the job paused, with its modes and feedrate."""
+        pos = job.position or {}
+        axes = self.printer.profiles.current["axes"]
+        lines = ["G90"]
+        x, y, z, e = (pos.get(a) for a in ("x", "y", "z", "e"))
+        if x is not None and y is not None:
+            lines.append(f"G1 X{x:.3f} Y{y:.3f} F{axes['x']['speed']:g}")
+        if z is not None:
+            lines.append(f"G1 Z{z:.3f} F{axes['z']['speed']:g}")
+        if e is not None:
+            lines.append(f"G92 E{e:.5f}")
+        relative_xyz, relative_e, feedrate = job.saved_modes
+        if relative_xyz:
+            lines.append("G91")
+            if not relative_e:
+                lines.append("M82")
+        elif relative_e:
+            lines.append("M83")
+        if feedrate is not None:
+            lines.append(f"G1 F{feedrate:g}")
+        return lines
+
+    async def resume(self) -> bool:
+        """Resume a paused job (resume script, head back, modes restored). False if not paused."""
+        job = self.active
+        if job is None or job.state != PAUSED or self._control.locked():
+            return False
+        async with self._control:
+            return await self._resume(job)
+
+    async def _resume(self, job: PrintJob) -> bool:
+        job.busy = True
+        try:
+            printer = self.printer
+            lines = printer.scripts.render("beforePrintResumed", printer.script_context(
+                {"pause_position": job.position}))
+            if job.file.origin == "local":
+                lines += self.restore_lines(job)
+            for line in lines:
+                printer.tracker.process(line)
+            if job.paused_at is not None:
+                job.paused_total += time.monotonic() - job.paused_at
+                job.paused_at = None
+            job.state = PRINTING
+            if job.file.origin == "sdcard":
+                await self.sd.resume(job, lines)
+            else:
+                stream = self._stream
+                assert stream is not None
+                await stream.resume(lines)
+        finally:
+            job.busy = False
+        if job.state == PRINTING:
+            self._fire(Events.PRINT_RESUMED, job.file.payload())
+            self._notify("resumed")
+        return True
+
+    async def cancel(self) -> bool:
+        """Cancel the running job: stop, M114, cancel script; PrintCancelled. False if idle."""
+        job = self.active
+        if job is None:
+            return False
+        # a pause or resume under way finishes first
+        async with self._control:
+            if not job.active:
+                return False
+            return await self._cancel(job)
+
+    async def _cancel(self, job: PrintJob) -> bool:
+        job.busy = True
+        try:
+            if job.file.origin == "sdcard":
+                await self.sd.cancel(job)
+            else:
+                stream = self._stream
+                assert stream is not None
+                await stream.cancel()
+                self._catch_up()
+            job.position = await self.position() or job.position
+            await self.printer.run_script("afterPrintCancelled",
+                                          {"cancel_position": job.position})
+        except PrinterLinkError as exc:
+            self.finish(job, ERROR, exc)
+            return True
+        finally:
+            job.busy = False
+        self.finish(job, CANCELLED)
+        return True
+
+    # ------------------------------------------------------------------ on hold
+    async def set_on_hold(self, value: bool) -> bool:
+        """Hold (True) or release (False) the job's lines; scripts may run meanwhile."""
+        stream = self._stream
+        if stream is None or self.link.state is not S.PRINTING:
+            return False
+        stream.halted = value
+        if value:
+            await self.link._wait_drained()
+        else:
+            self.link._wake.set()
+        return True
+
+    async def close(self) -> None:
+        """Stop the background tasks (the link is going away)."""
+        for task in (self._follower, self._ticker):
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
