@@ -131,9 +131,9 @@ async def set_line_number(p: VirtualPrinter, command: Command) -> None:
 async def keepalive_interval(p: VirtualPrinter, command: Command) -> None:
     """Host keepalive interval in seconds (0 disables busy lines)."""
     if command.has("S"):
-        p.busy_interval = float(command.integer("S"))
+        p.keepalive.interval = float(command.integer("S"))
     else:
-        p.emit(f"echo:M113 S{p.busy_interval:.0f}")
+        p.emit(f"echo:M113 S{p.keepalive.interval:.0f}")
 
 
 @handles("M117")

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import re
 import time
 from collections import Counter, deque
 from collections.abc import Coroutine
 from typing import Any
 
+from moonlite.virtual_printer import reports
 from moonlite.virtual_printer.emergency import EmergencyParser
 from moonlite.virtual_printer.framing import (
     ERR_CHECKSUM,
@@ -21,12 +21,13 @@ from moonlite.virtual_printer.framing import (
     check_line,
     line_number_of,
 )
-from moonlite.virtual_printer.heaters import Heater, report
+from moonlite.virtual_printer.handlers import dispatch
+from moonlite.virtual_printer.heaters import Heater
+from moonlite.virtual_printer.keepalive import Keepalive
 from moonlite.virtual_printer.motion import MotionState, Planner
 from moonlite.virtual_printer.options import VirtualPrinterOptions
+from moonlite.virtual_printer.rxbuffer import RxBuffer
 from moonlite.virtual_printer.sdcard import SdCard
-
-_EOL = re.compile(rb"[\r\n]")
 
 
 class VirtualPrinter:
@@ -67,10 +68,8 @@ class VirtualPrinter:
         """Power-on state (also after a reset)."""
         o = self.options
         self.last_n = 0
-        self._rx = bytearray()
-        self._pending = bytearray()
-        self._partial = bytearray()
-        self._emergency = EmergencyParser(self._on_emergency)
+        parser = EmergencyParser(self._on_emergency) if o.emergency_parser else None
+        self.rx = RxBuffer(o.rx_buffer_bytes, o.max_cmd_size - 1, parser, o.drop_rx_overflow)
         self.ring: deque[Command] = deque()
         self.motion = MotionState()
         self.planner = Planner(o.planner_blocks, time.monotonic)
@@ -83,7 +82,6 @@ class VirtualPrinter:
             heater.update(now, 1.0)
         self.active_tool = 0
         self.fans: dict[int, int] = {0: 0}
-        self.busy_interval = o.busy_interval
         self.message = ""
         self.progress: float | None = None
         self.settings: dict[str, dict[str, float]] = {
@@ -97,9 +95,7 @@ class VirtualPrinter:
         self.sd.close_writer()
         self._wake = asyncio.Event()
         self._cancel_wait = asyncio.Event()
-        self._busy_wake = asyncio.Event()
-        self._busy_state: str | None = None
-        self._busy_next = 0.0
+        self.keepalive = Keepalive(self.emit, o.busy_interval, o.interval_scale)
 
     @property
     def heaters(self) -> list[Heater]:
@@ -123,21 +119,16 @@ class VirtualPrinter:
     def disconnect(self) -> None:
         """The host closed the link: pending output and input are dropped."""
         self.connected = False
-        self._pending.clear()
-        self._rx.clear()
-        self._partial.clear()
+        self.rx.clear()
         while not self._out.empty():
             self._out.get_nowait()
 
     def receive(self, data: bytes) -> None:
         """Bytes arriving from the host (after any link pacing)."""
-        if not data:
+        if not data or self.killed:
             return
-        self._pending += data
-        self._fill_rx()
-        if self.options.drop_rx_overflow and self._pending:
-            self.stats["rx_overflow_bytes"] += len(self._pending)
-            self._pending.clear()
+        self.rx.feed(data)
+        self.stats["rx_overflow_bytes"] = self.rx.overflowed
         self._wake.set()
 
     async def read_output(self) -> bytes | None:
@@ -187,7 +178,7 @@ class VirtualPrinter:
             self.emit("echo:SD card ok")
         self.booted = True
         self._spawn(self._main_loop())
-        self._spawn(self._keepalive_loop())
+        self._spawn(self.keepalive.run())
 
     def kill(self, message: str | None = None) -> None:
         """Marlin's kill(): optional error line, `Printer halted`, then silence until reset."""
@@ -198,8 +189,7 @@ class VirtualPrinter:
         for heater in self.heaters:
             heater.target = 0.0
         self.ring.clear()
-        self._rx.clear()
-        self._pending.clear()
+        self.rx.clear()
         if message:
             self.emit(f"Error:{message}")
         self.emit("Error:Printer halted. kill() called!")
@@ -223,16 +213,6 @@ class VirtualPrinter:
 
     # -- receive path -----------------------------------------------------------------------
 
-    def _fill_rx(self) -> None:
-        room = self.options.rx_buffer_bytes - len(self._rx)
-        if room <= 0 or not self._pending:
-            return
-        chunk = bytes(self._pending[:room])
-        del self._pending[:room]
-        if self.options.emergency_parser and not self.killed:
-            self._emergency.feed(chunk)
-        self._rx += chunk
-
     def _on_emergency(self, code: int, value: int | None) -> None:
         if code == 112:
             self.kill()
@@ -255,33 +235,12 @@ class VirtualPrinter:
         offset = self.motion.offset
         self.motion.position = [m + o for m, o in zip(machine, offset, strict=True)]
 
-    def _take_line(self) -> str | None:
-        max_len = self.options.max_cmd_size - 1
-        while True:
-            if not self._rx:
-                self._fill_rx()
-                if not self._rx:
-                    return None
-            match = _EOL.search(self._rx)
-            if match is None:
-                self._partial += self._rx[: max(0, max_len - len(self._partial))]
-                self._rx.clear()
-                continue
-            end = match.start()
-            room = max(0, max_len - len(self._partial))
-            line = bytes(self._partial) + bytes(self._rx[: min(end, room)])
-            del self._rx[: end + 1]
-            self._partial.clear()
-            self._fill_rx()
-            if line.strip():
-                return line.decode("latin-1")
-
     def _fill_ring(self) -> None:
         """Marlin's get_available_commands: serial lines, then SD lines, while there is room."""
         generation = self._generation
         size = self.options.buffer_size
         while len(self.ring) < size:
-            raw = self._take_line()
+            raw = self.rx.read_line()
             if raw is None:
                 break
             self._handle_line(raw)
@@ -353,9 +312,7 @@ class VirtualPrinter:
         self.stats["line_errors"] += 1
         self.emit(f"Error:{message}{self.last_n}")
         # Marlin flushes its RX buffer: every byte already received is lost
-        self._rx.clear()
-        self._partial.clear()
-        self._emergency.reset()
+        self.rx.flush()
         self.emit(f"Resend: {self.last_n + 1}")
         if self.options.ok_after_resend:
             self.emit("ok")
@@ -363,8 +320,6 @@ class VirtualPrinter:
     # -- execution --------------------------------------------------------------------------
 
     async def _main_loop(self) -> None:
-        from moonlite.virtual_printer.handlers import dispatch
-
         generation = self._generation
         o = self.options
         while True:
@@ -373,7 +328,7 @@ class VirtualPrinter:
                 return
             if self.ring:
                 command = self.ring[0]
-                await self._process(command, dispatch)
+                await self._process(command)
                 if self.ring and self.ring[0] is command:
                     self.ring.popleft()
                 await asyncio.sleep(0)
@@ -390,7 +345,7 @@ class VirtualPrinter:
             else:
                 await self._wake.wait()
 
-    async def _process(self, command: Command, dispatch: Any) -> None:
+    async def _process(self, command: Command) -> None:
         if self.sd.writer is not None and command.from_serial:
             if command.code == "M29":
                 self.sd.close_writer()
@@ -437,24 +392,7 @@ class VirtualPrinter:
 
     def set_busy(self, state: str | None) -> None:
         """Enter/leave a busy state; `echo:busy: <state>` follows every keepalive interval."""
-        if state is not None and self._busy_state is None:
-            self._busy_next = time.monotonic() + self.busy_interval * self.options.interval_scale
-            self._busy_wake.set()
-        self._busy_state = state
-
-    async def _keepalive_loop(self) -> None:
-        while True:
-            interval = self.busy_interval * self.options.interval_scale
-            if self._busy_state is None or interval <= 0:
-                self._busy_wake.clear()
-                await self._busy_wake.wait()
-                continue
-            delay = self._busy_next - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-                continue
-            self.emit(f"echo:busy: {self._busy_state}")
-            self._busy_next = time.monotonic() + interval
+        self.keepalive.set(state)
 
     async def sleep_scaled(self, simulated: float) -> None:
         """Sleep for `simulated` seconds of printer time."""
@@ -476,35 +414,19 @@ class VirtualPrinter:
             await asyncio.wait_for(self._cancel_wait.wait(), timeout)
         return self._cancel_wait.is_set()
 
-    # -- reports ----------------------------------------------------------------------------
+    # -- autoreports ------------------------------------------------------------------------
 
     def temperature_report(self) -> str:
         """The heater states line (leading space, as Marlin prints it)."""
-        now = time.monotonic()
-        for heater in self.heaters:
-            heater.update(now, self.options.time_scale)
-        return report(self.hotends, self.active_tool, self.bed, self.chamber)
+        return reports.temperatures(self)
 
     def position_report(self, real: bool = False) -> str:
-        """`X:.. Y:.. Z:.. E:.. Count X:.. Y:.. Z:..` (commanded, or executed when `real`)."""
-        if real:
-            self.planner.moves_free()  # retires finished blocks
-            machine = self.planner.executed
-        else:
-            machine = self.motion.machine()
-        logical = [m + o for m, o in zip(machine, self.motion.offset, strict=True)]
-        steps = self.options.steps_per_mm
-        counts = [round(machine[i] * steps[i]) for i in range(3)]
-        return (
-            f"X:{logical[0]:.2f} Y:{logical[1]:.2f} Z:{logical[2]:.2f} E:{logical[3]:.2f}"
-            f" Count X:{counts[0]} Y:{counts[1]} Z:{counts[2]}"
-        )
+        """The M114 line (commanded position, or executed when `real`)."""
+        return reports.position(self, real)
 
     def sd_status(self) -> str:
         """The M27 line."""
-        if self.sd.selected is not None:
-            return f"SD printing byte {self.sd.position}/{self.sd.selected.size}"
-        return "Not SD printing"
+        return reports.sd_status(self)
 
     def set_autoreport(self, kind: str, seconds: int) -> None:
         """M155/M154/M27 S: report `kind` ("temp", "pos", "sd") every `seconds` (0 = off)."""
@@ -512,15 +434,4 @@ class VirtualPrinter:
         if old is not None:
             old.cancel()
         if seconds > 0:
-            self._reporters[kind] = self._spawn(self._autoreport(kind, seconds))
-
-    async def _autoreport(self, kind: str, seconds: int) -> None:
-        interval = seconds * self.options.interval_scale
-        while True:
-            await asyncio.sleep(interval)
-            if kind == "temp":
-                self.emit(self.temperature_report())
-            elif kind == "pos":
-                self.emit(self.position_report())
-            elif self.sd.selected is not None:
-                self.emit(self.sd_status())
+            self._reporters[kind] = self._spawn(reports.autoreport(self, kind, seconds))
