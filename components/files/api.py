@@ -106,11 +106,14 @@ class FileManager(FileRoutes):
             raise ApiError("Cannot move a root directory", 403)
         if not (src_path.exists() or src_path.is_symlink()):
             raise ApiError(f"File does not exist: {source}", 404)
-        if dst_path.is_dir() and not dst_path.is_symlink() and src_path.is_dir():
+        if dst_path.is_dir() and not dst_path.is_symlink():
+            # an existing folder as destination: the source goes inside it (Moonraker)
             dst_rel = f"{dst_rel}/{src_path.name}"
             dst_path = dst_path / src_path.name
         if src_path == dst_path or dst_path.is_relative_to(src_path):
             raise ApiError(f"Cannot move {source} into itself", 400)
+        if dst_path.is_dir() and not src_path.is_dir():
+            raise ApiError(f"Cannot overwrite a folder with a file: {dest}", 400)
         self.check_modifiable(src_path, source, "moved")
         self.check_modifiable(dst_path, dest, "overwritten")
         is_dir = src_path.is_dir() and not src_path.is_symlink()
@@ -136,11 +139,13 @@ class FileManager(FileRoutes):
             raise ApiError("Cannot copy a root directory", 403)
         if not src_path.exists():
             raise ApiError(f"File does not exist: {source}", 404)
-        if dst_path.is_dir() and not dst_path.is_symlink() and src_path.is_dir():
+        if dst_path.is_dir() and not dst_path.is_symlink():
             dst_rel = f"{dst_rel}/{src_path.name}"
             dst_path = dst_path / src_path.name
         if src_path == dst_path or dst_path.is_relative_to(src_path):
             raise ApiError(f"Cannot copy {source} onto itself", 400)
+        if dst_path.is_dir() and not src_path.is_dir():
+            raise ApiError(f"Cannot overwrite a folder with a file: {dest}", 400)
         self.check_modifiable(dst_path, dest, "overwritten")
         is_dir = src_path.is_dir()
         async with self.lock:

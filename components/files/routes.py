@@ -137,6 +137,15 @@ class FileRoutes(FileManagerCore):
 
     async def handle_upload(self, request: web.Request) -> web.StreamResponse:
         """`POST /server/files/upload`: stream a multipart upload into a root (201)."""
+        result = await self.upload_from_request(request)
+        item = result["item"]
+        location = f"{request.scheme}://{request.host}/server/files/{item['root']}/" \
+            f"{urllib.parse.quote(item['path'])}"
+        return web.json_response(result, status=201, headers={"Location": location})
+
+    async def upload_from_request(self, request: web.Request) -> dict[str, Any]:
+        """Receive, check and store a multipart upload (fields `file`, `root`, `path`,
+        `checksum`, `print`); Moonraker's result object. Reusable by other upload routes."""
         self.uploads.active += 1
         self.uploads.changed()
 
@@ -154,10 +163,7 @@ class FileRoutes(FileManagerCore):
         finally:
             self.uploads.active -= 1
             self.uploads.changed()
-        item = result["item"]
-        location = f"{request.scheme}://{request.host}/server/files/{item['root']}/" \
-            f"{urllib.parse.quote(item['path'])}"
-        return web.json_response(result, status=201, headers={"Location": location})
+        return result
 
     async def _commit_upload(self, upload: ReceivedUpload) -> dict[str, Any]:
         root = self.roots.get(upload.root)

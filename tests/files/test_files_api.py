@@ -224,6 +224,11 @@ async def test_move_file_and_folder(api: Api) -> None:
     metadata = await api.call("server.files.metadata",
                               {"filename": "target/sub dir/nut.gcode"})
     assert metadata["filename"] == "target/sub dir/nut.gcode"
+    # a file moved onto an existing folder goes inside it too
+    moved = await api.call("server.files.move", {"source": "gcodes/notes.txt",
+                                                 "dest": "gcodes/target"})
+    assert moved["item"]["path"] == "target/notes.txt"
+    assert (api.gcodes / "target" / "notes.txt").is_file()
     with pytest.raises(RpcCallError) as err:
         await api.call("server.files.move", {"source": "gcodes/none.gcode",
                                              "dest": "gcodes/x.gcode"})
