@@ -354,11 +354,13 @@ class FileManagerCore(Component):
         root = self.roots.get("gcodes")
         rels = set()
         for path in paths:
+            if path == root.real:
+                rels.add("")  # the whole root (the watcher's catch-up after it started)
+                continue
             located = self.roots.locate(path.parent)
             if located is None or located[0].name != "gcodes":
                 continue
-            rel = root.relative(path) if path != root.real else ""
-            rels.add(rel)
+            rels.add(root.relative(path))
         if not rels:
             return
         async with self.lock:

@@ -177,8 +177,6 @@ class FileRoutes(FileManagerCore):
         if upload.checksum is not None and upload.checksum.lower() != digest:
             raise ApiError(f"File checksum mismatch: expected {upload.checksum}, "
                            f"calculated {digest}", 422)
-        if upload.start_print and root.name != "gcodes":
-            raise ApiError("Only files in the gcodes root can be printed", 400)
         self.check_modifiable(dest, f"{root.name}/{rel}", "overwritten")
         async with self.lock:
             if dest.is_dir():
@@ -197,7 +195,7 @@ class FileRoutes(FileManagerCore):
                                               if root.name == "gcodes" else root.name,
                                               "file": rel})
         print_started = print_queued = False
-        if upload.start_print:
+        if upload.start_print and root.name == "gcodes":  # other roots: stored, not printed
             print_started, print_queued = await self._print_upload(rel)
         return {"item": self._item(root, rel), "print_started": print_started,
                 "print_queued": print_queued,

@@ -160,3 +160,15 @@ async def test_observer_can_be_turned_off(tmp_path: Path) -> None:
     async with running_host(tmp_path / "data2",
                             "[file_manager]\nfile_system_observer: none\n") as running:
         assert files_of(running).watcher is None
+
+
+async def test_whole_root_rescan_finds_unreported_files(tmp_path: Path) -> None:
+    # what the watcher does once it is live: rescan the root for changes made meanwhile
+    async with running_host(tmp_path / "data", "[file_manager]\nenable_observer: False\n") \
+            as running, RpcClient.connect(running.ws_url) as client:
+        files = files_of(running)
+        (running.host.paths.gcodes / "early.gcode").write_bytes(b"G28\n")
+        await files._on_outside_change({files.gcodes_root})
+        change = await next_change(client)
+        assert (change["action"], change["item"]["path"]) == ("create_file", "early.gcode")
+        assert (await files.get_metadata("early.gcode"))["filename"] == "early.gcode"
