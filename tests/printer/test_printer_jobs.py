@@ -3,10 +3,13 @@ progress, pause/resume with position restore, cancel with its script, firmware r
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
-from job_host import GCODE, command_lines, printer_host
+from job_host import GCODE, command_lines, printer_host, wait_operational
+from moonlite.components.printer.gcode_events import GcodeTracker
 
 from moonlite.rpc import ApiError
 
@@ -44,4 +47,123 @@ async def test_print_refused_when_busy_or_outside_root(tmp_path: Path) -> None:
         with pytest.raises(ApiError) as busy:
             await printer.print_file(HEXNUT)
         assert busy.value.status == 409
+        await log.wait_event("PrintDone")
+
+
+TORUS = "torus_marlin.gcode"
+PARK = "G91\nG1 Z5 E-1\nG90\nG1 X5 Y5 F3000\n"
+
+
+def replay(lines: list[str]) -> GcodeTracker:
+    """A tracker fed with `lines` (where the head is after them)."""
+    tracker = GcodeTracker(lambda _event, _payload: None)
+    for line in lines:
+        tracker.process(line)
+    return tracker
+
+
+def split_at_first(executed: list[str], marker: str) -> int:
+    return executed.index(marker)
+
+
+async def test_pause_resume_restores_position_and_modes(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    scripts = data / "config" / "scripts" / "gcode"
+    scripts.mkdir(parents=True)
+    (scripts / "afterPrintPaused").write_text(PARK)
+    (scripts / "beforePrintResumed").write_text("M117 back to {{ pause_position.z }}\n")
+    file_lines = command_lines(GCODE / TORUS)
+    async with printer_host(data, files=(TORUS,)) as (running, printer, log):
+        vp = printer.virtual_printer
+        assert vp is not None
+        paused = asyncio.Event()
+
+        async def pause_on_layer(_event: str, payload: dict[str, Any]) -> None:
+            if payload["new"] >= 0.95 and not paused.is_set():
+                paused.set()
+                assert await printer.pause_print()
+
+        running.host.events.subscribe("ZChange", pause_on_layer)
+        before = len(vp.executed)
+        await printer.start_print(TORUS)
+        pause = await log.wait_event("PrintPaused")
+        assert printer.is_paused() and not printer.is_printing()
+        assert printer.get_state_id() == "PAUSED"
+        executed = vp.executed[before:]
+        cut = split_at_first(executed, "M114")
+        # the lines in flight finished; nothing of the file was sent after them
+        assert executed[:cut] == file_lines[:cut]
+        assert executed[cut + 1:] == PARK.split("\n")[:-1]
+        head = replay(file_lines[:cut])
+        position = pause["position"]
+        assert position["x"] == pytest.approx(head.x, abs=0.01)
+        assert position["y"] == pytest.approx(head.y, abs=0.01)
+        assert position["z"] == pytest.approx(head.z, abs=0.01)
+        assert position["e"] == pytest.approx(head.e, abs=0.01)
+        assert position["t"] == 0 and position["f"] == head.feedrate
+        assert pause["name"] == TORUS and pause["origin"] == "local"
+        assert printer.jobs.status().state == "paused"
+        assert 0 < printer.jobs.status().progress < 1
+
+        assert await printer.resume_print()
+        await log.wait_event("PrintResumed")
+        done = await log.wait_event("PrintDone")
+        executed = vp.executed[before:]
+        resumed_at = cut + 1 + 4
+        restore = [
+            f"M117 back to {position['z']}",
+            "G90",
+            f"G1 X{position['x']:.3f} Y{position['y']:.3f} F6000",
+            f"G1 Z{position['z']:.3f} F200",
+            f"G92 E{position['e']:.5f}",
+            f"G1 F{head.feedrate:g}",
+        ]
+        assert executed[resumed_at:resumed_at + len(restore)] == restore
+        # the rest of the file follows the restore, every line once
+        assert executed[resumed_at + len(restore):] == file_lines[cut:]
+        assert done["total_duration"] >= done["print_duration"]
+
+
+async def test_cancel_runs_the_cancel_script_and_reports_the_position(tmp_path: Path) -> None:
+    file_lines = command_lines(GCODE / TORUS)
+    async with printer_host(tmp_path / "data", files=(TORUS,)) as (running, printer, log):
+        vp = printer.virtual_printer
+        assert vp is not None
+
+        async def cancel_on_layer(_event: str, payload: dict[str, Any]) -> None:
+            if payload["new"] >= 0.75 and printer.is_printing():
+                assert await printer.cancel_print()
+
+        running.host.events.subscribe("ZChange", cancel_on_layer)
+        before = len(vp.executed)
+        await printer.start_print(TORUS)
+        cancelled = await log.wait_event("PrintCancelled")
+        executed = vp.executed[before:]
+        cut = split_at_first(executed, "M114")
+        assert executed[:cut] == file_lines[:cut]
+        assert executed[cut + 1:] == ["M84", "M104 T0 S0", "M140 S0", "M106 S0"]
+        head = replay(file_lines[:cut])
+        assert cancelled["position"]["z"] == pytest.approx(head.z, abs=0.01)
+        assert cancelled["filament_used"] == pytest.approx(head.filament_used, abs=0.01)
+        assert set(cancelled) >= {"name", "path", "origin", "size", "file", "filename",
+                                  "print_duration", "total_duration", "filament_used"}
+        assert printer.get_state_id() == "OPERATIONAL"
+        assert printer.jobs.status().state == "cancelled"
+        assert "PrintDone" not in log.names()
+        assert await printer.cancel_print() is False
+
+
+async def test_firmware_reset_mid_print_fails_the_job(tmp_path: Path) -> None:
+    async with printer_host(tmp_path / "data", extra="reset_at_line: 400",
+                            files=(HEXNUT,)) as (_running, printer, log):
+        await printer.start_print(HEXNUT)
+        failed = await log.wait_event("PrintFailed")
+        assert failed["reason"] == "error" and failed["name"] == HEXNUT
+        assert "reset" in failed["error"]
+        assert {"print_duration", "total_duration", "filament_used"} <= set(failed)
+        assert printer.jobs.status().state == "error"
+        assert printer.printing_path() is None
+        # the link comes back by itself and the next print runs
+        await wait_operational(printer)
+        await printer.start_print(HEXNUT)
         await log.wait_event("PrintDone")
