@@ -57,6 +57,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     (outside / "inner").mkdir(parents=True)
     (outside / "secret.gcode").write_bytes(SECRET)
     (outside / "inner" / "deep.gcode").write_bytes(SECRET)
+    (outside / "secret.png").write_bytes(SECRET)  # images are served without credentials
     gcodes = data / "gcodes"
     gcodes.mkdir(parents=True)
     (gcodes / "ok.gcode").write_bytes(b"G28\n")
@@ -152,6 +153,10 @@ def _url_forms(outside: Path) -> list[str]:
         "/server/files/gcodes/link_dir/inner/deep.gcode",
         "/server/files/logs/..%2f..%2foutside/secret.gcode",
         "/server/files/outside/secret.gcode",
+        "/server/files/gcodes/link_dir/secret.png",
+        "/server/files/gcodes/%2e%2e/%2e%2e/outside/secret.png",
+        "/server/files/gcodes/..%2f..%2foutside/secret.png",
+        "/server/files/gcodes/" + urllib.parse.quote(str(outside / "secret.png")),
     ]
 
 
@@ -204,3 +209,33 @@ async def test_upload_refuses_bad_paths_and_names(world: World) -> None:
     evil = [p for p in world.running.host.paths.data.rglob("*")
             if p.name.endswith("evil.gcode") or p.name.startswith(".moonlite-upload-")]
     assert evil == []
+
+
+async def test_public_thumbnail_route_is_just_as_safe(tmp_path: Path) -> None:
+    # no trusted clients: only images under gcodes are served without credentials
+    data = tmp_path / "data"
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.png").write_bytes(SECRET)
+    gcodes = data / "gcodes"
+    (gcodes / ".thumbs").mkdir(parents=True)
+    (gcodes / ".thumbs" / "ok-32x32.png").write_bytes(b"\x89PNG fake")
+    (gcodes / "link_dir").symlink_to(outside, target_is_directory=True)
+    (gcodes / "link.png").symlink_to(outside / "secret.png")
+    config = "[file_manager]\n\n[authorization]\ntrusted_clients:\n"
+    async with running_host(data, config) as running:
+        status, body = await _raw(running.port, "GET", "/server/files/gcodes/.thumbs/ok-32x32.png")
+        assert status == 200 and body.endswith(b"\x89PNG fake")
+        for target in ("/server/files/gcodes/link_dir/secret.png",
+                       "/server/files/gcodes/link.png",
+                       "/server/files/gcodes/%2e%2e/%2e%2e/outside/secret.png",
+                       "/server/files/gcodes/..%2f..%2foutside/secret.png",
+                       "/server/files/gcodes/" + urllib.parse.quote(str(outside / "secret.png")),
+                       "/server/files/config/x.png"):
+            status, body = await _raw(running.port, "GET", target)
+            assert 400 <= status < 500, (target, status)
+            assert SECRET not in body
+        status, _ = await _raw(running.port, "DELETE", "/server/files/gcodes/.thumbs/ok-32x32.png")
+        assert status == 401
+    assert (gcodes / ".thumbs" / "ok-32x32.png").exists()
+    assert (outside / "secret.png").read_bytes() == SECRET
