@@ -15,7 +15,8 @@ class VirtualTransport(Transport):
 
     Opening it is a connect (the board resets and prints `start` unless its options say
     otherwise); a firmware-side disconnect (fault injection) makes `readline` raise
-    `TransportClosed`, and `open()` again reconnects.
+    `TransportClosed`, and `open()` again reconnects. A printer created here (from `options`)
+    is stopped when the transport closes; one passed in is left running.
     """
 
     name = "VIRTUAL"
@@ -24,6 +25,7 @@ class VirtualTransport(Transport):
         self, printer: VirtualPrinter | None = None, options: VirtualPrinterOptions | None = None
     ) -> None:
         self.printer = printer if printer is not None else VirtualPrinter(options)
+        self._owns_printer = printer is None  # then closing the link powers it off
         self._link: PrinterLink | None = None
         self._lines: asyncio.Queue[bytes | None] = asyncio.Queue()
         self._open = False
@@ -72,6 +74,8 @@ class VirtualTransport(Transport):
         link, self._link = self._link, None
         if link is not None:
             await link.stop()
+        if self._owns_printer:
+            await self.printer.close()
 
     @property
     def is_open(self) -> bool:

@@ -202,8 +202,9 @@ class VirtualPrinter:
         self.booted = False  # it comes back only through a reset
 
     async def close(self) -> None:
-        """Stop every task and close files."""
+        """Stop every task and close files (a later `connect()` boots the board again)."""
         self._halt_tasks()
+        self.booted = False
         tasks = list(self._tasks)
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -81,3 +81,16 @@ async def test_paced_transport_throughput() -> None:
     assert elapsed >= 50 * (2 * 0.001 + (17 + 13) * 10 / 115200) * 0.9
     await transport.close()
     await printer.close()
+
+
+async def test_owned_printer_stops_with_the_transport() -> None:
+    transport = VirtualTransport(options=VirtualPrinterOptions())
+    await transport.open()
+    await _until(transport, b"start")
+    tasks = set(transport.printer._tasks)
+    assert tasks
+    await transport.close()
+    assert all(task.done() for task in tasks)
+    await transport.open()  # boots again
+    assert (await _until(transport, b"start"))[-1] == b"start"
+    await transport.close()
