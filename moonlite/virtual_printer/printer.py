@@ -127,8 +127,10 @@ class VirtualPrinter:
         """Bytes arriving from the host (after any link pacing)."""
         if not data or self.killed:
             return
+        lost = self.rx.overflowed
         self.rx.feed(data)
-        self.stats["rx_overflow_bytes"] = self.rx.overflowed
+        if self.rx.overflowed != lost:
+            self.stats["rx_overflow_bytes"] += self.rx.overflowed - lost
         self._wake.set()
 
     async def read_output(self) -> bytes | None:

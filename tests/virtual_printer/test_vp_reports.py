@@ -143,3 +143,19 @@ async def test_action_commands_and_m118(served: Factory) -> None:
     assert await host.line() == "//action:pause"
     assert await host.command("M118 A1 action:notification hi") == [
         "//action:notification hi", "ok N1 P15 B3"]
+
+
+async def test_state_commands_update_the_board(served: Factory) -> None:
+    server, host = await served(tools=2)
+    await host.handshake()
+    for command in ("M117 Printing cube", "M73 P42 R7", "M106 S128", "M106 P1 S255", "M107 P1",
+                    "M221 S95", "M17", "G28 X", "M84"):
+        await host.command(command)
+    printer = server.printer
+    assert printer.message == "Printing cube" and printer.progress == 42.0
+    assert printer.fans == {0: 128, 1: 0}
+    assert printer.motion.flow_factors[0] == 95.0
+    assert not printer.motion.steppers_on and not printer.motion.homed
+    assert await host.command("T1") == ["echo:Active Extruder: 1", "ok N10 P15 B3"]
+    assert await host.command("T5") == ["echo:T5 Invalid extruder", "ok N11 P15 B3"]
+    assert (await host.command("M220"))[0] == "FR:100%"
