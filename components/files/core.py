@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
@@ -137,10 +138,16 @@ class FileManagerCore(Component):
         self.known_files: dict[str, dict[str, FileState]] = {"gcodes": {}, "config": {}}
         self.known_dirs: dict[str, set[str]] = {"gcodes": set(), "config": set()}
         self.lock = asyncio.Lock()
-        self.watcher: FolderWatcher | None = None
+        #: one watcher per tracked root (gcodes, config) while the observer is on
+        self.watchers: dict[str, FolderWatcher] = {}
         self._background: set[asyncio.Task[Any]] = set()
         #: set once the cache caught up with the disk after start-up
         self.cache_ready = asyncio.Event()
+
+    @property
+    def watcher(self) -> FolderWatcher | None:
+        """The gcodes folder's watcher (None when the observer is off)."""
+        return self.watchers.get("gcodes")
 
     # -- contract for other components ----------------------------------------------------
 
@@ -214,14 +221,17 @@ class FileManagerCore(Component):
             self.known_files[name], self.known_dirs[name] = files, dirs
         self._spawn(self._refresh_cache())
         if self.config.enable_observer and self.config.file_system_observer != "none":
-            self.watcher = FolderWatcher(self.gcodes_root, self._on_outside_change,
-                                         self.config.observer_debounce_ms)
-            self.watcher.start()
+            for name in self.known_files:
+                watcher = FolderWatcher(self.roots.get(name).real,
+                                        functools.partial(self._on_outside_change, name),
+                                        self.config.observer_debounce_ms)
+                watcher.start()
+                self.watchers[name] = watcher
         try:
             yield
         finally:
-            if self.watcher is not None:
-                await self.watcher.stop()
+            for watcher in self.watchers.values():
+                await watcher.stop()
             for task in list(self._background):
                 task.cancel()
             if self._background:
@@ -350,15 +360,15 @@ class FileManagerCore(Component):
                 if item is not None:
                     self.notify_change(action, item)
 
-    async def _on_outside_change(self, paths: set[Path]) -> None:
-        root = self.roots.get("gcodes")
+    async def _on_outside_change(self, root_name: str, paths: set[Path]) -> None:
+        root = self.roots.get(root_name)
         rels = set()
         for path in paths:
             if path == root.real:
                 rels.add("")  # the whole root (the watcher's catch-up after it started)
                 continue
             located = self.roots.locate(path.parent)
-            if located is None or located[0].name != "gcodes":
+            if located is None or located[0].name != root_name:
                 continue
             rels.add(root.relative(path))
         if not rels:
@@ -366,7 +376,7 @@ class FileManagerCore(Component):
         async with self.lock:
             diff = await self.sync(root, rels)
         if not diff.empty:
-            self.log.debug("outside changes in gcodes: %s", diff)
+            self.log.debug("outside changes in %s: %s", root_name, diff)
             self.notify_diff(diff)
 
 

@@ -26,7 +26,8 @@ async def watched(tmp_path: Path) -> AsyncIterator[tuple[RunningHost, RpcClient]
     async with running_host(tmp_path / "data", CONFIG) as running, \
             RpcClient.connect(running.ws_url) as client:
         files = files_of(running)
-        await asyncio.wait_for(files.watcher.ready.wait(), 10)
+        for watcher in files.watchers.values():
+            await asyncio.wait_for(watcher.ready.wait(), 10)
         await asyncio.wait_for(files.cache_ready.wait(), 10)
         yield running, client
 
@@ -168,7 +169,20 @@ async def test_whole_root_rescan_finds_unreported_files(tmp_path: Path) -> None:
             as running, RpcClient.connect(running.ws_url) as client:
         files = files_of(running)
         (running.host.paths.gcodes / "early.gcode").write_bytes(b"G28\n")
-        await files._on_outside_change({files.gcodes_root})
+        await files._on_outside_change("gcodes", {files.gcodes_root})
         change = await next_change(client)
         assert (change["action"], change["item"]["path"]) == ("create_file", "early.gcode")
         assert (await files.get_metadata("early.gcode"))["filename"] == "early.gcode"
+
+
+async def test_config_root_is_watched_too(watched: tuple[RunningHost, RpcClient]) -> None:
+    running, client = watched
+    (running.host.paths.config / "printer.cfg").write_text("[printer]\n")
+    change = await next_change(client)
+    assert change["action"] == "create_file"
+    assert change["item"]["root"] == "config" and change["item"]["path"] == "printer.cfg"
+    # hidden files (Mainsail's .theme) are not tracked
+    (running.host.paths.config / ".theme").mkdir()
+    (running.host.paths.config / "macros.cfg").write_text("")
+    change = await next_change(client)
+    assert (change["action"], change["item"]["path"]) == ("create_file", "macros.cfg")
