@@ -247,7 +247,7 @@ class FileManagerCore(Component):
         async with self.lock:
             files = self.known_files["gcodes"]
             gone = [rel for rel in self.cache.entries if rel not in files]
-            await self.cache.remove(gone, thumbnails=False)
+            await self.cache.remove(gone)
             stale = [rel for rel, state in files.items()
                      if is_gcode(rel) and self.cache.state(rel) != state]
         for rel in stale:
