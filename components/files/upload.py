@@ -76,6 +76,7 @@ class TempFileTarget(BaseTarget):
         self._file: Any = None
         self.size = 0
         self.sha256 = hashlib.sha256()
+        self._unhashed: list[bytes] = []
 
     def on_start(self) -> None:
         """Create the temporary file."""
@@ -85,11 +86,11 @@ class TempFileTarget(BaseTarget):
         self._file = os.fdopen(handle, "wb", buffering=0)
 
     def on_data_received(self, chunk: bytes) -> None:
-        """Count, hash and write a chunk."""
+        """Count and write a chunk; keep it for the hashing stage."""
         self.size += len(chunk)
         if self.size > self.limit:
             raise ApiError(f"File size exceeds the upload limit of {self.limit} bytes", 413)
-        self.sha256.update(chunk)
+        self._unhashed.append(chunk)
         try:
             self._file.write(chunk)
         except OSError as exc:
@@ -103,6 +104,16 @@ class TempFileTarget(BaseTarget):
             os.fsync(self._file.fileno())
             self._file.close()
             self._file = None
+
+    def take_unhashed(self) -> list[bytes]:
+        """The chunks written since the last call (to be hashed, in order)."""
+        chunks, self._unhashed = self._unhashed, []
+        return chunks
+
+    def hash_chunks(self, chunks: list[bytes]) -> None:
+        """Feed chunks to the SHA-256 (in a worker; calls for one upload never overlap)."""
+        for chunk in chunks:
+            self.sha256.update(chunk)
 
     @property
     def complete(self) -> bool:
@@ -137,10 +148,12 @@ class ReceivedUpload:
         return self.target.path
 
 
-def _feed(parser: StreamingFormDataParser, chunks: list[bytes]) -> None:
-    # one parser call per batch: the target hashes and writes big pieces, so the worker
-    # gives up and retakes the GIL a few times per batch instead of a few times per chunk
+def _feed(parser: StreamingFormDataParser, target: TempFileTarget, chunks: list[bytes]
+          ) -> list[bytes]:
+    # one parser call per batch: the target writes big pieces, so the worker gives up and
+    # retakes the GIL a few times per batch instead of a few times per chunk
     parser.data_received(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+    return target.take_unhashed()
 
 
 async def receive_upload(request: web.Request, host: Host, folder_of: Callable[[str], Path],
@@ -173,7 +186,7 @@ async def receive_upload(request: web.Request, host: Host, folder_of: Callable[[
         if length + FREE_SPACE_RESERVE > free:
             raise ApiError("Insufficient storage for the upload", 507)
     try:
-        await _pump(request, host, parser, limit + FRAMING_ALLOWANCE, progress)
+        await _pump(request, host, parser, target, limit + FRAMING_ALLOWANCE, progress)
         if not target.complete:
             raise ApiError("Multipart upload incomplete or without a 'file' part", 400)
         if not target.multipart_filename:
@@ -192,8 +205,8 @@ async def receive_upload(request: web.Request, host: Host, folder_of: Callable[[
 
 
 def _reporter(progress: Callable[[int], None], written: int
-              ) -> Callable[[asyncio.Future[None]], None]:
-    def report(done: asyncio.Future[None]) -> None:
+              ) -> Callable[[asyncio.Future[Any]], None]:
+    def report(done: asyncio.Future[Any]) -> None:
         if not done.cancelled() and done.exception() is None:
             progress(written)
 
@@ -207,37 +220,56 @@ def _free_bytes(path: Path) -> int:
 
 
 async def _pump(request: web.Request, host: Host, parser: StreamingFormDataParser,
-                max_body: int, progress: Callable[[int], None] | None) -> None:
-    """Receive the body while the previous batch is parsed and written in a worker."""
-    pending: asyncio.Future[None] | None = None
+                target: TempFileTarget, max_body: int,
+                progress: Callable[[int], None] | None) -> None:
+    """Receive the body in batches through a three-stage pipeline.
+
+    While the event loop receives batch N+1, one worker parses and writes batch N and another
+    hashes the file data of batch N-1 (hashlib and file writes release the GIL, so the stages
+    overlap). Each stage handles one batch at a time: at most about three batches are held.
+    """
+    parsing: asyncio.Future[list[bytes]] | None = None
+    hashing: asyncio.Future[None] | None = None
+    received = 0
+
+    async def hand_over(batch: list[bytes], upto: int) -> None:
+        nonlocal parsing, hashing
+        if parsing is not None:
+            written = await parsing
+            parsing = None
+            if hashing is not None:
+                await hashing
+            hashing = asyncio.ensure_future(host.run_in_thread(target.hash_chunks, written))
+        if batch:
+            parsing = asyncio.ensure_future(host.run_in_thread(_feed, parser, target, batch))
+            if progress is not None:
+                parsing.add_done_callback(_reporter(progress, upto))
+
     batch: list[bytes] = []
     batch_size = 0
-    received = 0
     try:
         while True:
             chunk = await request.content.readany()
-            if chunk:
-                received += len(chunk)
-                if received > max_body:
-                    raise ApiError(f"Upload exceeds the limit of {max_body} bytes", 413)
-                batch.append(chunk)
-                batch_size += len(chunk)
-            if batch and (batch_size >= BATCH_SIZE or not chunk):
-                if pending is not None:
-                    await pending
-                pending = asyncio.ensure_future(host.run_in_thread(_feed, parser, batch))
-                if progress is not None:
-                    pending.add_done_callback(_reporter(progress, received))
-                batch, batch_size = [], 0
             if not chunk:
                 break
-        if pending is not None:
-            await pending
-            pending = None
+            received += len(chunk)
+            if received > max_body:
+                raise ApiError(f"Upload exceeds the limit of {max_body} bytes", 413)
+            batch.append(chunk)
+            batch_size += len(chunk)
+            if batch_size >= BATCH_SIZE:
+                await hand_over(batch, received)
+                batch, batch_size = [], 0
+        await hand_over(batch, received)  # the last batch
+        await hand_over([], received)  # its hashing
+        if hashing is not None:
+            await hashing
+            hashing = None
     except ParseFailedException as exc:
         raise ApiError(f"Malformed multipart body: {exc}", 400) from None
     finally:
-        if pending is not None:
-            # the worker may still write: wait for it before the caller removes the file
-            with contextlib.suppress(BaseException):
-                await asyncio.shield(pending)
+        # workers may still write: wait for them before the caller removes the file
+        for pending in (parsing, hashing):
+            if pending is not None:
+                with contextlib.suppress(BaseException):
+                    await asyncio.shield(pending)
