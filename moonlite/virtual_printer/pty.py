@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import fcntl
 import os
+import struct
 import sys
 import termios
 import tty
@@ -71,6 +73,9 @@ class PtyServer:
         # closed on our side, so a read on the master says whether a host has it open
         os.close(slave)
         os.set_blocking(master, False)
+        # packet mode: the master also learns when the slave flushes its input, which
+        # pyserial does on every open(): our stand-in for the DTR pulse that resets a board
+        fcntl.ioctl(master, termios.TIOCPKT, struct.pack("i", 1))
         self._master = master
         self.ptys_opened += 1
         if self.link_path is not None:
@@ -84,24 +89,38 @@ class PtyServer:
             self._announce(f"virtual printer listening on {self.slave_path}{also}")
         self._poller = asyncio.get_running_loop().create_task(self._wait_for_host())
 
+    def _read_packet(self) -> tuple[str, bytes]:
+        """One read in packet mode: ("closed" | "empty" | "data" | "flush" | "status", data)."""
+        try:
+            packet = os.read(self._master, 65536)
+        except BlockingIOError:
+            return "empty", b""
+        except OSError as error:
+            if error.errno != errno.EIO:
+                raise
+            return "closed", b""
+        if not packet:
+            return "closed", b""
+        if packet[0] == termios.TIOCPKT_DATA:
+            return "data", packet[1:]
+        if packet[0] & termios.TIOCPKT_FLUSHREAD:
+            return "flush", b""
+        return "status", b""
+
     async def _wait_for_host(self) -> None:
-        while True:
-            try:
-                data = os.read(self._master, 65536)
-            except BlockingIOError:
-                data = b""
-            except OSError as error:
-                if error.errno != errno.EIO:
-                    raise
-                await asyncio.sleep(POLL_INTERVAL)
-                continue
-            break
+        # nothing signals a first open on a closed pty: poll (cheaply) until a read works
+        while self._read_packet()[0] == "closed":  # noqa: ASYNC110
+            await asyncio.sleep(POLL_INTERVAL)
         # let the host finish opening (pyserial flushes its input right after open())
         await asyncio.sleep(OPEN_SETTLE)
-        with contextlib.suppress(BlockingIOError, OSError):
-            data += os.read(self._master, 65536)
+        data = bytearray()
+        while True:
+            kind, payload = self._read_packet()
+            if kind in ("empty", "closed"):
+                break
+            data += payload
         self._poller = None
-        self._on_host_open(data)
+        self._on_host_open(bytes(data))
 
     def _on_host_open(self, first: bytes) -> None:
         self._link = PrinterLink(self.printer, self._write, self._on_firmware_drop)
@@ -113,17 +132,18 @@ class PtyServer:
             self._link.from_host(first)
 
     def _readable(self) -> None:
-        try:
-            data = os.read(self._master, 65536)
-        except BlockingIOError:
-            return
-        except OSError:
-            data = b""
-        if not data:
+        kind, data = self._read_packet()
+        if kind == "closed":
             self._on_host_close()
-            return
-        if self._link is not None:
+        elif kind == "flush":
+            self._on_host_reopen()
+        elif kind == "data" and self._link is not None:
             self._link.from_host(data)
+
+    def _on_host_reopen(self) -> None:
+        """A host opened the port again (maybe before the last one closed): reset the board."""
+        self._detach()
+        self._on_host_open(b"")
 
     def _write(self, data: bytes) -> None:
         if self._master < 0:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from conftest import Factory
+from vp_host import SerialHost
 
 from moonlite.virtual_printer import checksum
 
@@ -130,3 +131,18 @@ async def test_without_emergency_parser_m108_waits_its_turn(served: Factory) -> 
     assert any(line.endswith(" W:0") or line.endswith(" W:1") for line in lines)
     assert server.printer.hotends[0].actual >= 59.0
     assert server.printer.executed[-2:] == ["M109 S60", "M108"]
+
+
+async def test_reopening_the_port_resets_the_board(served: Factory) -> None:
+    server, host = await served()
+    await host.handshake()
+    await host.command("G91")
+    # close and open again at once (the old fd is still open when the new one opens)
+    await host.close()
+    again = await SerialHost.open(server.path, 250000)
+    try:
+        assert (await again.handshake())[0] == "start"
+        assert await again.command("G90") == ["ok N1 P15 B3"]
+    finally:
+        await again.close()
+    assert server.printer.executed == ["M110 N0", "G91", "M110 N0", "G90"]
