@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -289,3 +290,16 @@ async def test_upload_streams_to_the_target_root(host: RunningHost) -> None:
     assert result["item"] == {**result["item"], "root": "config", "path": "big.cfg",
                               "size": len(payload)}
     assert leftovers(host.host.paths.config) == []
+
+
+async def test_not_enough_free_space_is_507_before_reading(tmp_path: Path) -> None:
+    config = "[file_manager]\nmax_upload_size: 1000000000\n"  # a limit above any disk
+    async with running_host(tmp_path / "data", config) as running:
+        free = shutil.disk_usage(running.host.paths.gcodes).free
+        boundary = "Full"
+        status, data = await _raw_request(
+            running.port, _multipart_head(running.port, boundary, free + 1),
+            _part_start(boundary, "huge.gcode"))
+        assert status == 507, data
+        assert leftovers(running.host.paths.gcodes) == []
+        assert list(running.host.paths.gcodes.iterdir()) == []
