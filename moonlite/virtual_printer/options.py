@@ -52,6 +52,7 @@ class VirtualPrinterOptions(BaseModel):
     max_cmd_size: Annotated[int, Field(ge=8)] = 96
     reset_on_connect: bool = True  # DTR auto-reset: opening the link reboots the board
     boot_delay: float = 0.0  # real seconds between reset and the "start" banner
+    record_limit: Annotated[int, Field(ge=100)] = 200_000  # lines kept in executed/received
 
     # -- timing
     baudrate: int | None = None  # None = no byte pacing on the link

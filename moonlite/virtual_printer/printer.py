@@ -257,8 +257,14 @@ class VirtualPrinter:
                 break
             self.ring.append(Command(text, from_serial=False))
 
+    def _record(self, log: list[str], line: str) -> None:
+        log.append(line)
+        if len(log) > self.options.record_limit:
+            # a long-running embedded printer must not grow without bound: drop the oldest tenth
+            del log[: max(1, self.options.record_limit // 10)]
+
     def _handle_line(self, raw: str) -> None:
-        self.received.append(raw)
+        self._record(self.received, raw)
         number = line_number_of(raw)
         if self.sd.writer is not None and number is None and "M29" not in raw:
             self._line_error(ERR_NO_CHECKSUM)
@@ -358,7 +364,7 @@ class VirtualPrinter:
             self.send_ok(command)
             return
         if not command.internal:
-            self.executed.append(command.text)
+            self._record(self.executed, command.text)
         self.set_busy("processing")
         try:
             await dispatch(self, command)
