@@ -59,3 +59,17 @@ async def test_upload_and_print_then_the_file_is_protected(tmp_path: Path,
             assert reply["error"]["code"] == 403, (method, reply)
         assert (gcodes / "jobs" / "sphere.gcode").read_bytes() == before
         await client.call("printer.print.cancel")
+
+
+async def test_upload_and_print_with_the_printer_disconnected_is_503(tmp_path: Path) -> None:
+    config = "[file_manager]\n\n[printer]\nauto_connect: False\n"
+    async with running_host(tmp_path / "data", config) as running, \
+            aiohttp.ClientSession() as session:
+        assert running.host.klippy_state != "ready"
+        form = aiohttp.FormData()
+        form.add_field("file", b"G28\n", filename="later.gcode")
+        form.add_field("print", "true")
+        async with session.post(running.url + "/server/files/upload", data=form) as resp:
+            assert resp.status == 503
+        # stored all the same, as Moonraker does
+        assert (running.host.paths.gcodes / "later.gcode").read_bytes() == b"G28\n"
