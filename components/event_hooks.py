@@ -146,9 +146,9 @@ def gcode_value(text: str) -> str:
 class EventHooks(Component):
     """Runs the configured hooks on their events, each run its own task, never blocking the bus.
 
-    Reads from the printer component, when loaded: `printer.current_z` (float | None),
-    `printer.current_job()` -> {name, path, origin} | None, `printer.progress_percent()`
-    (float | None), and sends G-code with `await printer.commands([...])`.
+    Reads the printer component's `get_current_data()` (OctoPrint's PrinterInterface, seed
+    001: `currentZ`, `job.file.{name, path, origin}`, `progress.completion`) when it is loaded,
+    and sends G-code with `await printer.commands([...])`.
     """
 
     name = "event_hooks"
@@ -248,19 +248,22 @@ class EventHooks(Component):
 
     def generic_values(self, event: str, payload: Payload) -> dict[str, Any]:
         """The `{__...}` placeholders for an event happening now."""
-        printer = self.host.get_component("printer")
-        z = _printer_value(printer, "current_z")
-        job = _printer_value(printer, "current_job")
-        progress = _printer_value(printer, "progress_percent")
-        if not isinstance(job, dict) and event in FILE_EVENTS and "path" in payload:
-            job = payload
-        selected: dict[str, Any] = job if isinstance(job, dict) else {}
+        data = _printer_value(self.host.get_component("printer"), "get_current_data")
+        data = data if isinstance(data, dict) else {}
+        job = data.get("job")
+        selected = job.get("file") if isinstance(job, dict) else None
+        if not (isinstance(selected, dict) and selected.get("name")):
+            # no printer, or it has no file: the print events' payloads name theirs
+            selected = payload if event in FILE_EVENTS and "path" in payload else {}
+        progress = data.get("progress")
+        completion: Any = progress.get("completion") if isinstance(progress, dict) else None
+        z = data.get("currentZ")
         return {
             "__currentZ": z if _is_number(z) else -1,
-            "__filename": selected.get("name", NO_FILE),
-            "__filepath": selected.get("path", NO_FILE),
-            "__fileorigin": selected.get("origin", NO_FILE),
-            "__progress": int(progress) if _is_number(progress) else 0,
+            "__filename": selected.get("name") or NO_FILE,
+            "__filepath": selected.get("path") or NO_FILE,
+            "__fileorigin": selected.get("origin") or NO_FILE,
+            "__progress": int(completion) if _is_number(completion) else 0,
             "__data": json.dumps(payload, default=str),
             "__now": datetime.datetime.now().astimezone().isoformat(),
         }

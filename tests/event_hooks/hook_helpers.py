@@ -16,8 +16,7 @@ from moonlite.testing import RunningHost
 class RecordingPrinter(Component):
     """Stands in for the printer component until it exists: records the G-code it is sent.
 
-    Offers what the event hooks read (contracts.md): `current_z`, `current_job()`,
-    `progress_percent()` and `commands()`.
+    Offers what the event hooks use: `get_current_data()` (PrinterInterface) and `commands()`.
     """
 
     name = "printer"
@@ -31,13 +30,12 @@ class RecordingPrinter(Component):
         self.progress: float | None = 42.7
         self.sent: list[list[str]] = []
 
-    def current_job(self) -> dict[str, Any] | None:
-        """The file being printed."""
-        return self.job
-
-    def progress_percent(self) -> float | None:
-        """Progress of the job in percent."""
-        return self.progress
+    def get_current_data(self) -> dict[str, Any]:
+        """What OctoPrint's PrinterInterface reports (the parts the hooks read)."""
+        return {"state": {"text": "Printing", "flags": {}, "error": ""},
+                "job": {"file": self.job or {"name": None, "path": None, "origin": None}},
+                "progress": {"completion": self.progress},
+                "currentZ": self.current_z}
 
     async def commands(self, lines: list[str]) -> None:
         """Record the lines as the printer would receive them."""
