@@ -37,6 +37,8 @@ BATCH_SIZE = 1024 * 1024
 MAX_FIELD_SIZE = 8192
 #: multipart framing and form fields allowed on top of the file size limit
 FRAMING_ALLOWANCE = 1024 * 1024
+#: bytes written between two requests to start writing back to disk
+WRITEBACK_STEP = 16 * 1024 * 1024
 #: free space kept on the disk after an upload
 FREE_SPACE_RESERVE = 16 * 1024 * 1024
 
@@ -77,6 +79,7 @@ class TempFileTarget(BaseTarget):
         self.size = 0
         self.sha256 = hashlib.sha256()
         self._unhashed: list[bytes] = []
+        self._flushed = 0
 
     def on_start(self) -> None:
         """Create the temporary file."""
@@ -93,6 +96,11 @@ class TempFileTarget(BaseTarget):
         self._unhashed.append(chunk)
         try:
             self._file.write(chunk)
+            if self.size - self._flushed >= WRITEBACK_STEP:
+                # start writing back what is done, so the final fsync has little left to do
+                os.posix_fadvise(self._file.fileno(), self._flushed, self.size - self._flushed,
+                                 os.POSIX_FADV_DONTNEED)
+                self._flushed = self.size
         except OSError as exc:
             if exc.errno == errno.ENOSPC:
                 raise ApiError("Insufficient storage for the upload", 507) from None
