@@ -96,3 +96,21 @@ async def test_a_print_running_when_moonlite_is_killed_is_interrupted(
             job = (await resp.json())["result"]["job"]
         assert job["status"] == "interrupted" and job["end_time"] is None
         assert job["filename"] == HEXNUT and job["metadata"]["estimated_time"] == 61
+
+
+
+async def test_a_cancelled_print_is_recorded_as_cancelled(tmp_path: Path,
+                                                          gcode_dir: Path) -> None:
+    torus = "torus_marlin.gcode"  # 12k lines: still streaming when the cancel arrives
+    data = tmp_path / "data"
+    (data / "gcodes").mkdir(parents=True)
+    shutil.copy(gcode_dir / torus, data / "gcodes" / torus)
+    async with running_host(data, CONFIG.format(time_scale=0)) as running, \
+            RpcClient.connect(running.ws_url) as client:
+        await wait_printer_ready(running.host)
+        await client.call("printer.print.start", {"filename": torus})
+        added = await next_change(client, "added", torus)
+        assert await client.call("printer.print.cancel", timeout=20) == "ok"
+        ended = await next_change(client, "finished", torus)
+        assert ended["job_id"] == added["job_id"] and ended["status"] == "cancelled"
+        assert ended["end_time"] is not None
