@@ -9,7 +9,15 @@ from typing import Any
 from moonlite.rpc import ApiError, Transport, api
 
 from .core import first_missing
-from .fsops import copy_item, delete_item, list_directory, list_root, move_item, zip_items
+from .fsops import (
+    copy_item,
+    delete_item,
+    deleted_item,
+    list_directory,
+    list_root,
+    move_item,
+    zip_items,
+)
 from .paths import Root, is_gcode
 from .routes import FileRoutes
 
@@ -86,7 +94,7 @@ class FileManager(FileRoutes):
                 raise ApiError(f"Directory contains files; use force to delete ({path})", 400)
             await self.host.run_in_thread(delete_item, folder)
             await self.sync(root, [rel])
-        item = {"path": rel, "root": root.name, "modified": 0, "size": 0, "permissions": ""}
+        item = deleted_item(root, rel)
         self.notify_change("delete_dir", item)
         return {"item": item, "action": "delete_dir"}
 

@@ -25,7 +25,7 @@ from moonlite.events import Events
 from moonlite.rpc import ApiError
 
 from .cache import MetadataCache
-from .fsops import FileState, walk_files
+from .fsops import FileState, deleted_item, walk_files
 from .paths import Root, Roots, is_gcode, is_hidden
 from .watcher import FolderWatcher
 
@@ -345,10 +345,10 @@ class FileManagerCore(Component):
         root = diff.root
         for rel in diff.deleted_dirs:
             if not any(_under(rel, d) and rel != d for d in diff.deleted_dirs):
-                self.notify_change("delete_dir", _deleted(root, rel))
+                self.notify_change("delete_dir", deleted_item(root, rel))
         for rel in diff.deleted_files:
             if not any(_under(rel, d) for d in diff.deleted_dirs):
-                self.notify_change("delete_file", _deleted(root, rel))
+                self.notify_change("delete_file", deleted_item(root, rel))
         for rel in diff.created_dirs:
             item = self._item(root, rel)
             if item is not None:
@@ -378,7 +378,3 @@ class FileManagerCore(Component):
         if not diff.empty:
             self.log.debug("outside changes in %s: %s", root_name, diff)
             self.notify_diff(diff)
-
-
-def _deleted(root: Root, rel: str) -> dict[str, Any]:
-    return {"path": rel, "root": root.name, "modified": 0, "size": 0, "permissions": ""}

@@ -20,13 +20,6 @@ from .paths import UPLOAD_PREFIX, Root, is_gcode
 FileState = tuple[int, float]
 
 
-def item_info(root: Root, rel: str, path: Path) -> dict[str, Any]:
-    """Moonraker's item object for an existing file or folder."""
-    st = path.stat()
-    return {"path": rel, "root": root.name, "modified": st.st_mtime, "size": st.st_size,
-            "permissions": root.permissions}
-
-
 def deleted_item(root: Root, rel: str) -> dict[str, Any]:
     """Moonraker's item object for something that was removed."""
     return {"path": rel, "root": root.name, "modified": 0, "size": 0, "permissions": ""}

@@ -19,7 +19,7 @@ from moonlite.middleware import public
 from moonlite.rpc import ApiError
 
 from .core import MIB, FileManagerCore, first_missing
-from .fsops import delete_item
+from .fsops import delete_item, deleted_item
 from .paths import Root, check_relative, join, raw_path_suspicious
 from .upload import ReceivedUpload, receive_upload
 
@@ -118,7 +118,7 @@ class FileRoutes(FileManagerCore):
         async with self.lock:
             await self.host.run_in_thread(delete_item, path)
             await self.sync(root, [rel])
-        item = {"path": rel, "root": root.name, "modified": 0, "size": 0, "permissions": ""}
+        item = deleted_item(root, rel)
         self.notify_change("delete_file", item)
         return {"item": item, "action": "delete_file"}
 

@@ -26,6 +26,7 @@ from streaming_form_data.targets import BaseTarget
 
 from moonlite.rpc import ApiError
 
+from .fsops import free_space
 from .paths import UPLOAD_PREFIX
 
 if TYPE_CHECKING:
@@ -190,7 +191,7 @@ async def receive_upload(request: web.Request, host: Host, folder_of: Callable[[
     target = TempFileTarget(folder, limit)
     parser.register("file", target)
     if length is not None:
-        free = await host.run_in_thread(_free_bytes, folder_of("gcodes"))
+        free = await host.run_in_thread(free_space, folder_of("gcodes"))
         if length + FREE_SPACE_RESERVE > free:
             raise ApiError("Insufficient storage for the upload", 507)
     try:
@@ -219,12 +220,6 @@ def _reporter(progress: Callable[[int], None], written: int
             progress(written)
 
     return report
-
-
-def _free_bytes(path: Path) -> int:
-    import shutil
-
-    return shutil.disk_usage(path).free
 
 
 async def _pump(request: web.Request, host: Host, parser: StreamingFormDataParser,
