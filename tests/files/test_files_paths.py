@@ -7,6 +7,8 @@ the roots must be neither read (its content never appears in a reply), written n
 from __future__ import annotations
 
 import asyncio
+import os
+import tempfile
 import urllib.parse
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -15,7 +17,11 @@ from typing import Any
 
 import aiohttp
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from moonlite.components.files.paths import Root, Roots
 
+from moonlite.rpc import ApiError
 from moonlite.testing import RpcClient, RunningHost, running_host
 
 SECRET = b"SECRET-CONTENT-DO-NOT-LEAK\n"
@@ -239,3 +245,30 @@ async def test_public_thumbnail_route_is_just_as_safe(tmp_path: Path) -> None:
         assert status == 401
     assert (gcodes / ".thumbs" / "ok-32x32.png").exists()
     assert (outside / "secret.png").read_bytes() == SECRET
+
+
+SEGMENTS = ["..", ".", "", "a", "sub", "link_dir", "link_file.gcode", "%2e%2e", "x" * 256,
+            "\x00", "ok.gcode", "..."]
+
+
+@settings(max_examples=300, deadline=None)
+@given(parts=st.lists(st.sampled_from(SEGMENTS) | st.text(max_size=8), max_size=8),
+       absolute=st.booleans())
+def test_resolve_never_leaves_the_root(parts: list[str], absolute: bool) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        outside = base / "outside"
+        outside.mkdir()
+        gcodes = base / "gcodes"
+        (gcodes / "sub").mkdir(parents=True)
+        (gcodes / "link_dir").symlink_to(outside, target_is_directory=True)
+        (gcodes / "link_file.gcode").symlink_to(outside / "x")
+        roots = Roots([Root("gcodes", gcodes, True)])
+        rel = ("/" if absolute else "") + "/".join(parts)
+        try:
+            path = roots.resolve("gcodes", rel, write=True)
+        except ApiError as exc:
+            assert exc.status in (400, 403)
+            return
+        real = Path(os.path.realpath(path))
+        assert real == gcodes.resolve() or gcodes.resolve() in real.parents
