@@ -6,7 +6,7 @@ import shlex
 import shutil
 from pathlib import Path
 
-from hook_helpers import hooks_of, next_run
+from hook_helpers import hooks_of, next_run, wait_printer_ready
 from moonlite.components.printer.component import PrinterComponent
 
 from moonlite.events import Events
@@ -67,3 +67,49 @@ time_scale: 0
         assert run.ok, run
         assert seen.read_text() == f"{HEXNUT}|{HEXNUT}|local"
         assert Events.PRINT_STARTED in [e for _, e, _ in running.host.events.history]
+
+
+async def test_printing_files_with_shell_in_their_names_runs_only_the_hook(
+        tmp_path: Path) -> None:
+    seen = tmp_path / "seen.txt"
+    config = f"""\
+[event_hook announce]
+event: PrintStarted
+type: system
+command: printf '%s\\n' {{name}} >> {shlex.quote(str(seen))}
+
+[event_hook finished]
+event: PrintDone
+type: system
+command: true
+
+[file_manager]
+
+[printer]
+timeout_communication: 5
+
+[virtual_printer]
+time_scale: 0
+"""
+    names = ["$(touch pwned).gcode", "a;rm -rf x.gcode", "b`touch pwned`.gcode"]
+    data = tmp_path / "data"
+    (data / "gcodes").mkdir(parents=True)
+    for name in names:
+        (data / "gcodes" / name).write_text("G28\nG1 X10 Y10 F3000\nG1 X20\n")
+    for sentinel in ("x", "x.gcode"):
+        (data / sentinel).write_text("keep me")  # system hooks run in the data folder
+    async with running_host(data, config) as running, \
+            RpcClient.connect(running.ws_url) as client:
+        runs = hooks_of(running).watch()
+        for name in names:
+            await wait_printer_ready(running.host)
+            await client.call("printer.print.start", {"filename": name}, timeout=20)
+            by_hook = {}
+            while set(by_hook) != {"announce", "finished"}:
+                run = await next_run(runs, 20)
+                by_hook[run.hook] = run
+            assert all(r.ok for r in by_hook.values()), by_hook
+        assert seen.read_text() == "".join(f"{n}\n" for n in names)
+        assert not list(tmp_path.rglob("pwned"))
+        assert (data / "x").read_text() == "keep me"
+        assert (data / "x.gcode").read_text() == "keep me"
