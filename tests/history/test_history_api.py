@@ -195,7 +195,9 @@ async def test_delete_and_reset_totals(tmp_path: Path) -> None:
         with pytest.raises(RpcCallError) as no_uid:
             await client.call("server.history.delete_job", {})
         assert "uid" in no_uid.value.message
-        rest = await client.call("server.history.delete_job", {"all": True})
+        async with session.delete(running.url + "/server/history/job",
+                                  params={"all": "true"}) as resp:
+            rest = (await resp.json())["result"]
         assert sorted(rest["deleted_jobs"]) == sorted(ids[1:])
         assert (await client.call("server.history.list")) == {"count": 0, "jobs": []}
         # deleting jobs keeps the totals (as in Moonraker)
