@@ -25,7 +25,7 @@ from moonlite.events import Events
 from moonlite.rpc import ApiError
 
 from .cache import MetadataCache
-from .fsops import FileState, deleted_item, walk_files
+from .fsops import FileState, deleted_item, remove_stale_uploads, walk_files
 from .paths import Root, Roots, is_gcode, is_hidden
 from .watcher import FolderWatcher
 
@@ -217,6 +217,9 @@ class FileManagerCore(Component):
             root.path.mkdir(parents=True, exist_ok=True)
         await self.cache.load()
         for name in self.known_files:
+            stale = await self.host.run_in_thread(remove_stale_uploads, self.roots.get(name))
+            if stale:
+                self.log.info("removed %d unfinished upload(s): %s", len(stale), stale)
             files, dirs = await self.host.run_in_thread(walk_files, self.roots.get(name))
             self.known_files[name], self.known_dirs[name] = files, dirs
         self._spawn(self._refresh_cache())

@@ -177,6 +177,22 @@ def zip_items(items: list[tuple[str, Path, Root]], dest: Path, store_only: bool)
         raise
 
 
+def remove_stale_uploads(root: Root) -> list[str]:
+    """Delete upload temporaries left by a crash (none can be in progress at start-up)."""
+    removed = []
+    for dirpath, dirnames, filenames in os.walk(root.real):
+        dirnames[:] = [d for d in dirnames if not os.path.islink(os.path.join(dirpath, d))]
+        for name in filenames:
+            if name.startswith(UPLOAD_PREFIX):
+                full = os.path.join(dirpath, name)
+                try:
+                    os.unlink(full)
+                except OSError:
+                    continue
+                removed.append(full)
+    return removed
+
+
 def free_space(path: Path) -> int:
     """Free bytes on the filesystem holding `path`."""
     return shutil.disk_usage(path).free

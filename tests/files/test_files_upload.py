@@ -303,3 +303,15 @@ async def test_not_enough_free_space_is_507_before_reading(tmp_path: Path) -> No
         assert status == 507, data
         assert leftovers(running.host.paths.gcodes) == []
         assert list(running.host.paths.gcodes.iterdir()) == []
+
+
+async def test_unfinished_uploads_from_a_crash_are_removed_at_start(tmp_path: Path) -> None:
+    gcodes = tmp_path / "data" / "gcodes"
+    (gcodes / "sub").mkdir(parents=True)
+    stale = [gcodes / ".moonlite-upload-abc.part", gcodes / "sub" / ".moonlite-upload-d.part"]
+    for path in stale:
+        path.write_bytes(b"half a file")
+    (gcodes / "keep.gcode").write_bytes(b"G28\n")
+    async with running_host(tmp_path / "data", CONFIG):
+        assert not any(path.exists() for path in stale)
+        assert (gcodes / "keep.gcode").exists()
