@@ -91,32 +91,34 @@ class Events(enum.StrEnum):
 ALL = "*"
 
 
-class _Subscriber:
-    """One handler with its own queue and worker: a slow or failing handler hurts only itself."""
+class _Worker:
+    """A queue and the task that drains it: what one subscriber (or group) handles in order."""
 
-    def __init__(self, handler: Handler, name: str) -> None:
-        self.handler = handler
+    def __init__(self, name: str) -> None:
         self.name = name
-        self.queue: asyncio.Queue[tuple[str, Payload]] = asyncio.Queue(SUBSCRIBER_QUEUE_SIZE)
+        self.queue: asyncio.Queue[tuple[Handler, str, Payload]] = asyncio.Queue(
+            SUBSCRIBER_QUEUE_SIZE)
         self.task: asyncio.Task[None] | None = None
         self.dropped = 0
+        self.users = 0
 
-    def put(self, event: str, payload: Payload) -> None:
+    def put(self, handler: Handler, event: str, payload: Payload) -> None:
         if self.queue.full():
             self.queue.get_nowait()
+            self.queue.task_done()
             self.dropped += 1
             if self.dropped == 1 or self.dropped % 100 == 0:
                 log.warning("event subscriber %s is behind: %d events dropped",
                             self.name, self.dropped)
-        self.queue.put_nowait((event, payload))
+        self.queue.put_nowait((handler, event, payload))
         if self.task is None or self.task.done():
             self.task = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:
         while not self.queue.empty():
-            event, payload = self.queue.get_nowait()
+            handler, event, payload = self.queue.get_nowait()
             try:
-                result = self.handler(event, payload)
+                result = handler(event, payload)
                 if inspect.isawaitable(result):
                     await result
             except Exception:
@@ -124,32 +126,61 @@ class _Subscriber:
             finally:
                 self.queue.task_done()
 
+    def cancel(self) -> None:
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+
+
+class _Subscriber:
+    """One handler bound to the worker that runs it."""
+
+    def __init__(self, handler: Handler, worker: _Worker) -> None:
+        self.handler = handler
+        self.worker = worker
+
+    def put(self, event: str, payload: Payload) -> None:
+        self.worker.put(self.handler, event, payload)
+
 
 class EventBus:
     """Publish/subscribe with OctoPrint's names; `fire` never blocks and never raises."""
 
     def __init__(self) -> None:
         self._subscribers: dict[str, list[_Subscriber]] = {}
+        self._groups: dict[str, _Worker] = {}
         self.history: list[tuple[float, str, Payload]] = []  # last events, for diagnostics
         self.history_size = 200
 
     def subscribe(
-        self, event: str, handler: Handler, name: str | None = None
+        self, event: str, handler: Handler, name: str | None = None, group: str | None = None
     ) -> Callable[[], None]:
         """Call `handler(event, payload)` for each `event` (or every event with "*").
 
-        Returns a function that unsubscribes. Events reach one handler in the order they were
-        fired; handlers run concurrently with each other.
+        Returns a function that unsubscribes. A handler gets events in the order they were
+        fired; handlers subscribed with the same `group` (a component's name) share one queue,
+        so they also see each other's events in fired order. Different handlers and groups run
+        concurrently: a slow one delays only itself.
         """
-        sub = _Subscriber(handler, name or str(getattr(handler, "__qualname__", repr(handler))))
+        label = name or str(getattr(handler, "__qualname__", repr(handler)))
+        if group is not None:
+            worker = self._groups.get(group)
+            if worker is None:
+                worker = self._groups[group] = _Worker(group)
+        else:
+            worker = _Worker(label)
+        worker.users += 1
+        sub = _Subscriber(handler, worker)
         self._subscribers.setdefault(str(event), []).append(sub)
 
         def unsubscribe() -> None:
             subs = self._subscribers.get(str(event), [])
             if sub in subs:
                 subs.remove(sub)
-            if sub.task is not None and not sub.task.done():
-                sub.task.cancel()
+                worker.users -= 1
+                if worker.users == 0:
+                    worker.cancel()
+                    if group is not None:
+                        self._groups.pop(group, None)
 
         return unsubscribe
 
@@ -164,8 +195,8 @@ class EventBus:
 
     async def drain(self, timeout: float = 5.0) -> None:
         """Wait until every subscriber has handled what was fired so far (tests, shutdown)."""
-        subs = [s for subs in self._subscribers.values() for s in subs]
-        waits = [s.queue.join() for s in subs]
+        workers = {id(s.worker): s.worker for subs in self._subscribers.values() for s in subs}
+        waits = [w.queue.join() for w in workers.values()]
         if waits:
             await asyncio.wait_for(asyncio.gather(*waits), timeout)
 
@@ -173,9 +204,9 @@ class EventBus:
         """Stop every subscriber's worker."""
         for subs in self._subscribers.values():
             for sub in subs:
-                if sub.task is not None and not sub.task.done():
-                    sub.task.cancel()
+                sub.worker.cancel()
         self._subscribers.clear()
+        self._groups.clear()
 
 
 def on_event(*events: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

@@ -243,7 +243,7 @@ class Host:
             func = getattr(type(comp), attr, None)
             for event in getattr(func, "__moonlite_events__", ()):
                 self.events.subscribe(event, getattr(comp, attr),
-                                      name=f"{comp.name}.{attr}")
+                                      name=f"{comp.name}.{attr}", group=comp.name)
 
     def _fail(self, name: str, reason: str) -> None:
         log.error("component %s failed: %s", name, reason)
