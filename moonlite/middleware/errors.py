@@ -16,7 +16,9 @@ log = logging.getLogger(__name__)
 def _reason(message: str) -> str:
     # a reason phrase is one line of latin-1 text
     line = message.splitlines()[0] if message else "Error"
-    return line.encode("latin-1", "replace").decode("latin-1")[:200]
+    # control characters (a NUL from a hostile path) would make aiohttp drop the response
+    line = "".join(c if c.isprintable() else "?" for c in line)
+    return line.encode("latin-1", "replace").decode("latin-1")[:200] or "Error"
 
 
 def error_response(status: int, message: str) -> web.Response:
