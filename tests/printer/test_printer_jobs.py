@@ -12,6 +12,9 @@ from job_host import GCODE, command_lines, printer_host, wait_operational
 from moonlite.components.printer.gcode_events import GcodeTracker
 
 from moonlite.rpc import ApiError
+from moonlite.virtual_printer.options import VirtualPrinterOptions
+from moonlite.virtual_printer.printer import VirtualPrinter
+from moonlite.virtual_printer.pty import PtyServer
 
 HEXNUT = "hexnut_marlin2.gcode"
 
@@ -167,3 +170,26 @@ async def test_firmware_reset_mid_print_fails_the_job(tmp_path: Path) -> None:
         await wait_operational(printer)
         await printer.start_print(HEXNUT)
         await log.wait_event("PrintDone")
+
+
+async def test_whole_print_over_a_real_pty(tmp_path: Path) -> None:
+    printer_fw = VirtualPrinter(VirtualPrinterOptions(time_scale=0))
+    server = PtyServer(printer_fw, link_path=tmp_path / "ttyVIRTUAL")
+    path = await server.start()
+    config = f"[printer]\nport: {path}\nbaudrate: 250000\n"
+    try:
+        async with printer_host(tmp_path / "data", files=(TORUS,), config=config) as (
+                _running, printer, log):
+            connected = log.named("Connected") or [
+                p for _t, e, p in _running.host.events.history if e == "Connected"]
+            assert connected[-1] == {"port": path, "baudrate": 250000}
+            before = len(printer_fw.executed)
+            await printer.start_print(TORUS, source="upload")
+            done = await log.wait_event("PrintDone", timeout=60)
+            assert printer_fw.executed[before:] == command_lines(GCODE / TORUS)
+            assert log.named("PrintStarted")[0]["job_source"] == "upload"
+            assert done["filament_used"] == pytest.approx(
+                replay(command_lines(GCODE / TORUS)).filament_used, abs=0.01)
+    finally:
+        await server.close()
+        await printer_fw.close()
