@@ -3,10 +3,12 @@
 Pure, synchronous logic (no I/O), so the hot path stays cheap and every rule is unit-testable.
 
 Flow control: without ADVANCED_OK exactly one line is in flight. With it, each `ok N<n> P<p>
-B<b>` says how many command-buffer slots are free; the buffer size is learnt as `max(B) + 1`,
-the oldest `size - B - 1` lines still in flight are taken to sit in the command buffer, and the
-rest (on the wire or in the firmware's receive buffer) must fit in `rx_limit` bytes. After a
-resend or a timeout the window drops to one line and grows back by one per acknowledgement.
+B<b>` says how many command-buffer slots are free, so the buffer size is learnt as `max(B) + 1`.
+Marlin moves received lines from its receive (RX) buffer into a free command-buffer slot at
+once, so of the lines in flight the oldest `size - 1` end up in the command buffer (one slot
+may still hold the line just acknowledged), and the rest wait in the RX buffer: their bytes
+must fit in `rx_limit`. After a resend or a timeout the window drops to one line and grows back
+by one per acknowledgement.
 """
 
 from __future__ import annotations
@@ -70,7 +72,6 @@ class LineFlow:
         self.max_window = 1
         #: command-buffer size learnt from ADVANCED_OK
         self.buffer_size = 1
-        self._ring = 0
         self.rx_bytes = 0
         self.next_line = 1
         self.resend_next = 0
@@ -117,16 +118,19 @@ class LineFlow:
 
     def push(self, sent: Sent) -> None:
         """Record `sent` as written and awaiting its ok."""
-        self.inflight.append(sent)
-        self.rx_bytes += sent.size
+        inflight = self.inflight
+        inflight.append(sent)
+        if self.max_window == 1 or len(inflight) >= self.buffer_size:
+            self.rx_bytes += sent.size
 
     def shrink(self) -> None:
         """Fall back to one line in flight (after a resend or timeout)."""
         self.window = 1
 
     def _recount(self) -> None:
+        """Bytes of the lines in flight that must fit in the firmware's RX buffer."""
         inflight = self.inflight
-        ring = min(self._ring, len(inflight))
+        ring = self.buffer_size - 1 if self.max_window > 1 else 0
         total = 0
         for index, sent in enumerate(inflight):
             if index >= ring:
@@ -170,11 +174,8 @@ class LineFlow:
         if free is not None:
             if free + 1 > self.buffer_size:
                 self.buffer_size = free + 1
-            self._ring = max(0, self.buffer_size - free - 1)
             if self.pipelining:
                 self.max_window = self.max_lines
-        else:
-            self._ring = 0
         if matched and self.window < self.max_window:
             self.window += 1
         elif self.window > self.max_window:
@@ -195,8 +196,16 @@ class LineFlow:
         """Whether history lines are still waiting to be resent."""
         return self.resend_next < self.resend_end
 
-    def request_resend(self, line: int, after_line_number_error: bool) -> ResendOutcome:
-        """Handle `Resend: <line>`: drop lost lines from flight and rewind to `line`."""
+    def request_resend(
+        self, line: int, after_line_number_error: bool, numbered_oks: bool = False
+    ) -> ResendOutcome:
+        """Handle `Resend: <line>`: drop lost lines from flight and rewind to `line`.
+
+        The firmware has received every line before `line`. With `numbered_oks` (ADVANCED_OK)
+        those are taken off the flight list too (into `dropped`, for the caller to complete):
+        a late ok for one of them is then merely stale, whereas waiting for an ok that was
+        lost would block the resend behind the one-line window.
+        """
         if line >= self.next_line:
             return ResendOutcome.NOTHING
         if line == self._last_resend and self._duplicates > 0 and after_line_number_error:
@@ -223,6 +232,8 @@ class LineFlow:
                     lost_after += 1
                 elif sent.n < 0:
                     dropped.append(sent)
+            elif numbered_oks:
+                dropped.append(sent)
             else:
                 kept.append(sent)
         self.dropped = dropped

@@ -84,6 +84,7 @@ class MarlinProtocol:
         self._poll_task: asyncio.Task[None] | None = None
         self._hellos_sent = self._hello_oks = 0
         self._lineno_error = False
+        self._shutdown_task: asyncio.Task[None] | None = None
         self._pending: set[Command] = set()
         self._job: StreamJob | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -396,15 +397,16 @@ class MarlinProtocol:
         out: list[bytes] = []
         loop_time = asyncio.get_running_loop().time
         while True:
-            if flow.resending:
+            if self._probe:
+                # a numbered line past the window: its ok (ADVANCED_OK: with N) acknowledges
+                # everything before it, or the firmware asks for what it missed
+                self._probe = False
+                sent = flow.numbered(self._probe_command(), None, False, False)
+            elif flow.resending:
                 if self._resend_hold is not None or not flow.room_for(0):
                     break
                 sent = flow.next_resend()
                 assert sent is not None
-            elif self._probe:
-                # a numbered M105 past the window: its ok (or a resend request) resynchronises
-                self._probe = False
-                sent = flow.numbered("M105")
             elif self._queue:
                 text, cmd = self._queue[0]
                 # room is checked before framing: a framed line owns a number and must go next
@@ -437,6 +439,10 @@ class MarlinProtocol:
             flow.push(sent)
             out.append(sent.data)
         return b"".join(out)
+
+    def _probe_command(self) -> str:
+        """M114 when oks carry N (M105 answers `ok T:…` without N), else M105."""
+        return "M114" if self.firmware.advanced_ok else "M105"
 
     def _prepare_command(self, text: str, cmd: Command | None) -> Sent | None:
         """Frame a queued command (None: it has to wait, e.g. an M110 behind lines in flight)."""
@@ -514,6 +520,12 @@ class MarlinProtocol:
             return
         if free is not None and free + 1 > self.firmware.buffer_size:
             self.firmware.buffer_size = free + 1
+        elif number is None and self.firmware.advanced_ok and len(line) == 2:
+            inflight = flow.inflight
+            if not inflight or inflight[0].n >= 0:
+                # ADVANCED_OK acks of numbered lines carry N: a bare ok is the one some
+                # firmwares add after `Resend:`, and acknowledges nothing
+                return
         done = flow.ack(number, free)
         for sent in done:
             cmd = sent.cmd
@@ -653,7 +665,7 @@ class MarlinProtocol:
         after_lineno = (
             self._last_error_kind is parser.ErrorKind.COMMUNICATION and self._lineno_error
         )
-        outcome = flow.request_resend(line_number, after_lineno)
+        outcome = flow.request_resend(line_number, after_lineno, self.firmware.advanced_ok)
         self._last_error_kind = None
         self._lineno_error = False
         if outcome is ResendOutcome.STARTED:
@@ -760,9 +772,11 @@ class MarlinProtocol:
                 # re-check at least every quarter timeout: lines may go out meanwhile
                 await asyncio.sleep(min(deadline - now, timeout / 4))
                 continue
-            self._on_timeout()
+            if not self._on_timeout():
+                return
 
-    def _on_timeout(self) -> None:
+    def _on_timeout(self) -> bool:
+        """Recover from a timeout; False when the link gives up."""
         flow = self._flow
         cfg = self.config
         self._timeouts += 1
@@ -776,7 +790,7 @@ class MarlinProtocol:
             limit = cfg.max_timeouts_idle
         if self._timeouts > limit:
             self._give_up("Too many consecutive timeouts, printer still connected and alive?")
-            return
+            return False
         log.info("printer communication timeout %d/%d", self._timeouts, limit)
         now = asyncio.get_running_loop().time()
         self._ok_clock = self._last_rx = now
@@ -795,6 +809,7 @@ class MarlinProtocol:
         elif self.firmware.advanced_ok:
             self._probe = True
         self._wake.set()
+        return True
 
     # ------------------------------------------------------------------ failures
     def _check_job_drained(self) -> None:
@@ -816,17 +831,17 @@ class MarlinProtocol:
         self._drained.set()
 
     def _lost(self, message: str) -> None:
-        if self._closing:
-            return
-        asyncio.get_running_loop().create_task(
-            self._shutdown(message, LinkLost(message), error=True)
-        )
+        self._begin_shutdown(message, LinkLost(message))
 
     def _give_up(self, message: str) -> None:
-        if self._closing:
+        self._begin_shutdown(message, CommunicationError(message))
+
+    def _begin_shutdown(self, message: str, exc: PrinterLinkError) -> None:
+        """Shut down with an error from synchronous code (once, however often it is asked)."""
+        if self._closing or self._shutdown_task is not None:
             return
-        asyncio.get_running_loop().create_task(
-            self._shutdown(message, CommunicationError(message), error=True)
+        self._shutdown_task = asyncio.get_running_loop().create_task(
+            self._shutdown(message, exc, error=True)
         )
 
     async def _fatal(self, message: str) -> None:
@@ -891,6 +906,7 @@ class MarlinProtocol:
         if self.machine.can(final):
             self.machine.set(final)
         self._closing = False
+        self._shutdown_task = None
 
 
 def _ignore_result(future: asyncio.Future[Any]) -> None:

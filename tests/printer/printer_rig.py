@@ -12,6 +12,9 @@ from moonlite.components.printer.state import PrinterState
 
 from moonlite.virtual_printer.printer import VirtualPrinter
 
+#: what the link sends after a timeout to resynchronise (M114 with ADVANCED_OK, else M105)
+PROBES = frozenset({"M105", "M114"})
+
 #: tight timeouts so fault tests finish quickly (the firmware answers within milliseconds)
 FAST = {
     "timeout_connection": 3.0,

@@ -34,29 +34,24 @@ def test_plain_ok_pings_one_line_at_a_time() -> None:
 
 
 def test_advanced_ok_opens_window_within_rx_bytes() -> None:
-    flow = LineFlow(rx_limit=64, max_lines=16)
+    flow = LineFlow(rx_limit=40, max_lines=16)
     _send(flow, "G1 X1")
+    assert not flow.room_for(10)  # before the first ADVANCED_OK: one line in flight
     flow.ack(1, 3)  # idle printer, 4-slot buffer: B3
     assert flow.buffer_size == 4 and flow.window == 2
     _send(flow, "G1 X2", "G1 X3")
     assert not flow.room_for(10)  # window of 2 is full
-    flow.ack(2, 2)  # line 3 is queued (4 - 2 - 1 = 1 line in the buffer)
-    assert flow.window == 3 and flow.rx_bytes == 0
-    _send(flow, "G1 X4", "G1 X5")  # two lines on their way
-    assert flow.rx_bytes == len(frame(4, "G1 X4")) * 2
-    assert not flow.room_for(40)  # would overflow the 64-byte receive buffer
-    assert not flow.room_for(10)  # and the window (3) is full
-
-
-def test_advanced_ok_counts_queued_lines_out_of_rx_budget() -> None:
-    flow = LineFlow(rx_limit=40, max_lines=16)
-    flow.window = flow.max_window = 16
-    _send(flow, *(f"G1 X{i}.000 Y{i}.000" for i in range(1, 5)))  # 4 x ~25 bytes
-    # ok for line 1 with B0: the other three sit in the 4-slot buffer, not in the RX buffer
-    flow.buffer_size = 4
-    flow.ack(1, 0)
+    flow.ack(2, 3)
+    flow.window = 16  # (grown by later acks)
+    # lines 3..5 go to free command-buffer slots; bytes beyond them wait in the RX buffer
+    _send(flow, "G1 X4", "G1 X5")
     assert flow.rx_bytes == 0
-    assert flow.room_for(30)
+    line = len(frame(6, "G1 X6"))
+    _send(flow, "G1 X6", "G1 X7", "G1 X8")
+    assert flow.rx_bytes == 3 * line
+    assert flow.room_for(40 - 3 * line) and not flow.room_for(40 - 3 * line + 1)
+    flow.ack(4, 0)  # lines 3 and 4 done: 5, 6, 7 move into the buffer, 8 still waits
+    assert flow.rx_bytes == line
 
 
 def test_ok_with_line_number_reconciles_lost_oks_and_ignores_stale() -> None:
