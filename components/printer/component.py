@@ -26,6 +26,7 @@ from .gcode_events import GcodeTracker
 from .interface import PrinterInterface
 from .jobs import JobManager
 from .link_config import LinkConfig
+from .moonraker_api import MoonrakerPrinterApi
 from .objects_api import ObjectsApi
 from .profiles import PrinterProfiles, ProfilesApi
 from .protocol import MarlinProtocol
@@ -56,7 +57,8 @@ class VirtualPrinterSection(VirtualPrinterOptions):
     """`[virtual_printer]`: options of the built-in virtual printer (see docs)."""
 
 
-class PrinterComponent(PrinterInterface, ProfilesApi, ObjectsApi, Component):
+class PrinterComponent(MoonrakerPrinterApi, PrinterInterface, ProfilesApi, ObjectsApi,
+                       Component):
     """The one owner of the printer link; everyone else goes through its API."""
 
     name = "printer"
@@ -96,6 +98,8 @@ class PrinterComponent(PrinterInterface, ProfilesApi, ObjectsApi, Component):
         #: the job layer: selection, host and SD print jobs (see docs/printer-link.md)
         self.jobs = JobManager(self)
         self._wire_listeners()
+        #: Klipper's printer objects and commands, Moonraker's printer API (moonraker_api.py)
+        self.setup_moonraker()
 
     def _fire(self, event: str, payload: dict[str, Any] | None = None) -> None:
         self.host.events.fire(event, payload or {})
@@ -161,7 +165,7 @@ class PrinterComponent(PrinterInterface, ProfilesApi, ObjectsApi, Component):
             self.virtual_options.sd_dir.mkdir(parents=True, exist_ok=True)
         await self.profiles.load()
         callbacks = asyncio.create_task(self.callbacks.run(), name="printer-callbacks")
-        async with self.status.running():
+        async with self.status.running(), self.objects.running():
             if self.config.auto_connect:
                 self.start_connecting()
             try:
