@@ -418,14 +418,15 @@ class PrinterInterface:
         selected = self.jobs.selected
         job = self.jobs.job
         file = job.file if job is not None and job.active else selected
+        metadata = (file.metadata if file is not None else None) or {}
         return {
             "file": {"name": file.name if file else None, "path": file.path if file else None,
                      "size": file.size if file else None,
                      "origin": file.origin if file else None,
                      "date": int(file.date) if file and file.date else None},
-            "estimatedPrintTime": status.estimated_time,
+            "estimatedPrintTime": status.estimated_time or metadata.get("estimated_time"),
             "lastPrintTime": None,
-            "filament": {"length": None, "volume": None},
+            "filament": {"length": metadata.get("filament_total"), "volume": None},
             "user": None,
         }
 

@@ -23,6 +23,8 @@ class SelectedFile:
     #: absolute path on disk (`local` only)
     full_path: Path | None = None
     date: float | None = None
+    #: the files component's metadata of a local file (None when unknown)
+    metadata: dict[str, Any] | None = None
 
     @property
     def name(self) -> str:

@@ -3,28 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from moonlite.components.printer import parser
 from moonlite.components.printer.errors import (
     FirmwareError,
     LinkLost,
     NotConnected,
-    PrinterLinkError,
 )
-from moonlite.components.printer.gcode_events import parse_params
+from moonlite.components.printer.job_control import JobControl
+from moonlite.components.printer.job_source import FileSource, LineFilter, apply_temperature_offset
 from moonlite.components.printer.job_state import (
     CANCELLED,
     COMPLETE,
     ERROR,
-    PAUSED,
-    PRINTING,
     JobStatus,
     PrintJob,
     SelectedFile,
@@ -41,11 +37,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 S = PrinterState
-#: bytes read from the file per worker-thread call
-CHUNK = 64 * 1024
 #: seconds between progress ticks while a job runs (listeners, plugins)
 PROGRESS_INTERVAL = 0.5
-_TEMP_CODES = ("M104", "M109", "M140", "M190")
 
 JobListener = Callable[[str], None]
 
@@ -59,7 +52,7 @@ def failure_reason(exc: BaseException | None) -> str:
     return "error"
 
 
-class JobManager:
+class JobManager(JobControl):
     """The job layer of the printer component (`printer.jobs`); see docs/printer-link.md."""
 
     def __init__(self, printer: PrinterComponent) -> None:
@@ -72,7 +65,10 @@ class JobManager:
         self.listeners: list[JobListener] = []
         self.sd = SdPrinting(self)
         self._stream: StreamJob | None = None
-        self._pending: collections.deque[tuple[int, str]] = collections.deque()
+        #: each file line of a host print goes through these (see docs/printer-link.md)
+        self.line_filters: list[LineFilter] = []
+        self._source: FileSource | None = None
+        self._finish_lines: list[str] = []
         self._acked = 0
         self._catch_up_due = False
         self._follower: asyncio.Task[None] | None = None
@@ -84,11 +80,6 @@ class JobManager:
         printer.link.listeners.line.append(self._on_line)
 
     # ------------------------------------------------------------------ state for others
-    @property
-    def link(self) -> Any:
-        """The protocol engine."""
-        return self.printer.link
-
     @property
     def active(self) -> PrintJob | None:
         """The running (printing or paused) job, if any."""
@@ -151,7 +142,11 @@ class JobManager:
             raise ApiError(f"Not a file: {rel}", 400)
         relative = full.relative_to(root.resolve()).as_posix() if full.is_relative_to(
             root.resolve()) else rel
-        return SelectedFile(relative, "local", st.st_size, full, st.st_mtime)
+        metadata = None
+        if files is not None:
+            with contextlib.suppress(Exception):
+                metadata = await files.get_metadata(relative)
+        return SelectedFile(relative, "local", st.st_size, full, st.st_mtime, metadata)
 
     def unselect(self) -> None:
         """Forget the selected file (not while it prints)."""
@@ -211,71 +206,28 @@ class JobManager:
         context = printer.script_context()
         prelude = printer.scripts.render("beforePrintStarted", context)
         finish = printer.scripts.render("afterPrintDone", context)
-        self._pending.clear()
+        assert job.file.full_path is not None
+        self._source = FileSource(job.file.full_path, prelude, self._transform)
         self._acked = 0
         try:
-            stream = self.link.start_stream(self._read_lines(job, prelude), finish)
+            stream = self.link.start_stream(self._source.lines(), finish)
         except NotConnected:
             raise ApiError("Printer not ready", 503) from None
         self._stream = stream
-        for line in finish:
-            printer.tracker.process(line)
+        self._finish_lines = finish
         self._follower = asyncio.create_task(self._follow(job, stream), name="printer-job")
 
-    async def _read_lines(self, job: PrintJob, prelude: list[str]) -> AsyncIterator[str]:
-        """The job's command lines: the start script, then the file read in chunks."""
-        pending = self._pending
-        for line in prelude:
-            pending.append((0, line))
-            yield line
-        full_path = job.file.full_path
-        assert full_path is not None
-        handle = await asyncio.to_thread(full_path.open, "rb")
-        try:
-            offset = 0
-            rest = b""
-            while True:
-                chunk = await asyncio.to_thread(handle.read, CHUNK)
-                if not chunk:
-                    break
-                pieces = (rest + chunk).split(b"\n")
-                rest = pieces.pop()
-                for raw in pieces:
-                    offset += len(raw) + 1
-                    cut = raw.find(b";")
-                    text = (raw[:cut] if cut >= 0 else raw).strip()
-                    if not text:
-                        continue
-                    line = self._apply_offsets(text.decode("utf-8", "replace"))
-                    pending.append((offset, line))
-                    yield line
-            offset += len(rest)
-            text = rest.partition(b";")[0].strip()
-            if text:
-                line = self._apply_offsets(text.decode("utf-8", "replace"))
-                pending.append((offset, line))
-                yield line
-        finally:
-            await asyncio.to_thread(handle.close)
-
-    def _apply_offsets(self, line: str) -> str:
+    def _transform(self, offset: int, line: str) -> str | None:
+        """A file line as it is sent: temperature offsets applied, then the line filters."""
         offsets = self.printer.temperature_offsets
-        if not offsets or line[:4].upper() not in _TEMP_CODES:
-            return line
-        params = parse_params(line[4:])
-        target = params.get("S")
-        if target is None or target <= 0:
-            return line
-        code = line[:4].upper()
-        if code in ("M140", "M190"):
-            key = "bed"
-        else:
-            key = f"tool{int(params.get('T', self.printer.tracker.tool))}"
-        offset = offsets.get(key, 0.0)
-        if not offset:
-            return line
-        words = [w for w in line.split() if not w.upper().startswith("S")]
-        return " ".join([*words, f"S{target + offset:g}"])
+        if offsets:
+            line = apply_temperature_offset(line, offsets, self.printer.tracker.tool)
+        for line_filter in self.line_filters:
+            result = line_filter(offset, line)
+            if result is None:
+                return None
+            line = result
+        return line
 
     # ------------------------------------------------------------------ progress
     def _on_line(self, _line: str) -> None:
@@ -294,7 +246,9 @@ class JobManager:
         acked = stream.acked
         if self._acked >= acked:
             return
-        pending = self._pending
+        if self._source is None:
+            return
+        pending = self._source.pending
         process = self.printer.tracker.process
         position = job.file_pos
         while self._acked < acked and pending:
@@ -344,6 +298,8 @@ class JobManager:
             return
         self._catch_up()
         if result == "done":
+            for line in self._finish_lines:
+                self.printer.tracker.process(line)
             self.finish(job, COMPLETE)
         # "cancelled": `cancel` ends the job after its script
 
@@ -380,160 +336,6 @@ class JobManager:
         job = self.active
         if job is not None and job.file.origin == "sdcard":
             self.finish(job, ERROR, LinkLost(message))
-
-    # ------------------------------------------------------------------ pause / resume / cancel
-    async def position(self) -> dict[str, Any] | None:
-        """Ask the firmware where the head is (M114) with the tracked tool and feedrate."""
-        tracker = self.printer.tracker
-        tracker.process("M114")
-        try:
-            lines = await self.link.send("M114")
-        except PrinterLinkError:
-            return None
-        found: dict[str, float] | None = None
-        for line in lines:
-            found = parser.parse_position(line) or found
-        if found is None:
-            return None
-        return {"x": found.get("x"), "y": found.get("y"), "z": found.get("z"),
-                "e": found.get("e"), "t": tracker.tool, "f": tracker.feedrate}
-
-    async def pause(self) -> bool:
-        """Pause the running job (lines in flight finish, M114, pause script). False if idle."""
-        job = self.active
-        if job is None or job.state != PRINTING or self._control.locked():
-            return False
-        async with self._control:
-            return await self._pause(job)
-
-    async def _pause(self, job: PrintJob) -> bool:
-        job.busy = True
-        try:
-            if job.file.origin == "sdcard":
-                await self.sd.pause(job)
-            else:
-                stream = self._stream
-                assert stream is not None
-                await stream.pause()
-                self._catch_up()
-            if self.link.state is not S.PAUSED:
-                return False
-            tracker = self.printer.tracker
-            job.saved_modes = (tracker.relative_xyz, tracker.relative_e, tracker.feedrate)
-            job.paused_at = time.monotonic()
-            job.state = PAUSED
-            job.position = await self.position()
-            await self.printer.run_script("afterPrintPaused",
-                                          {"pause_position": job.position})
-        finally:
-            job.busy = False
-        if job.state == PAUSED:
-            self._fire(Events.PRINT_PAUSED, {**job.file.payload(), "position": job.position})
-            self._notify("paused")
-        return True
-
-    def restore_lines(self, job: PrintJob) -> list[str]:
-        """G-code that puts the head back where the job paused, with its modes and feedrate."""
-        pos = job.position or {}
-        axes = self.printer.profiles.current["axes"]
-        lines = ["G90"]
-        x, y, z, e = (pos.get(a) for a in ("x", "y", "z", "e"))
-        if x is not None and y is not None:
-            lines.append(f"G1 X{x:.3f} Y{y:.3f} F{axes['x']['speed']:g}")
-        if z is not None:
-            lines.append(f"G1 Z{z:.3f} F{axes['z']['speed']:g}")
-        if e is not None:
-            lines.append(f"G92 E{e:.5f}")
-        relative_xyz, relative_e, feedrate = job.saved_modes
-        if relative_xyz:
-            lines.append("G91")
-            if not relative_e:
-                lines.append("M82")
-        elif relative_e:
-            lines.append("M83")
-        if feedrate is not None:
-            lines.append(f"G1 F{feedrate:g}")
-        return lines
-
-    async def resume(self) -> bool:
-        """Resume a paused job (resume script, head back, modes restored). False if not paused."""
-        job = self.active
-        if job is None or job.state != PAUSED or self._control.locked():
-            return False
-        async with self._control:
-            return await self._resume(job)
-
-    async def _resume(self, job: PrintJob) -> bool:
-        job.busy = True
-        try:
-            printer = self.printer
-            lines = printer.scripts.render("beforePrintResumed", printer.script_context(
-                {"pause_position": job.position}))
-            if job.file.origin == "local":
-                lines += self.restore_lines(job)
-            for line in lines:
-                printer.tracker.process(line)
-            if job.paused_at is not None:
-                job.paused_total += time.monotonic() - job.paused_at
-                job.paused_at = None
-            job.state = PRINTING
-            if job.file.origin == "sdcard":
-                await self.sd.resume(job, lines)
-            else:
-                stream = self._stream
-                assert stream is not None
-                await stream.resume(lines)
-        finally:
-            job.busy = False
-        if job.state == PRINTING:
-            self._fire(Events.PRINT_RESUMED, job.file.payload())
-            self._notify("resumed")
-        return True
-
-    async def cancel(self) -> bool:
-        """Cancel the running job: stop, M114, cancel script; PrintCancelled. False if idle."""
-        job = self.active
-        if job is None:
-            return False
-        # a pause or resume under way finishes first
-        async with self._control:
-            if not job.active:
-                return False
-            return await self._cancel(job)
-
-    async def _cancel(self, job: PrintJob) -> bool:
-        job.busy = True
-        try:
-            if job.file.origin == "sdcard":
-                await self.sd.cancel(job)
-            else:
-                stream = self._stream
-                assert stream is not None
-                await stream.cancel()
-                self._catch_up()
-            job.position = await self.position() or job.position
-            await self.printer.run_script("afterPrintCancelled",
-                                          {"cancel_position": job.position})
-        except PrinterLinkError as exc:
-            self.finish(job, ERROR, exc)
-            return True
-        finally:
-            job.busy = False
-        self.finish(job, CANCELLED)
-        return True
-
-    # ------------------------------------------------------------------ on hold
-    async def set_on_hold(self, value: bool) -> bool:
-        """Hold (True) or release (False) the job's lines; scripts may run meanwhile."""
-        stream = self._stream
-        if stream is None or self.link.state is not S.PRINTING:
-            return False
-        stream.halted = value
-        if value:
-            await self.link._wait_drained()
-        else:
-            self.link._wake.set()
-        return True
 
     async def close(self) -> None:
         """Stop the background tasks (the link is going away)."""

@@ -63,6 +63,15 @@ class EventLog:
         return self.named(name)[count - 1]
 
 
+#: commands other components send on their own (status queries at connect, polls)
+HOUSEKEEPING = frozenset({"M503", "M105", "M115", "M155", "M154", "M27", "M119", "M113"})
+
+
+def job_lines(executed: list[str]) -> list[str]:
+    """`executed` without the housekeeping commands other components may interleave."""
+    return [line for line in executed if line.split(None, 1)[0] not in HOUSEKEEPING]
+
+
 def command_lines(path: Path) -> list[str]:
     """The command lines of a G-code file as the host sends them (no comments or blanks)."""
     out: list[str] = []
@@ -71,6 +80,7 @@ def command_lines(path: Path) -> list[str]:
             line = raw.partition(";")[0].strip()
             if line:
                 out.append(line)
+    assert not HOUSEKEEPING & {line.split(None, 1)[0] for line in out}
     return out
 
 

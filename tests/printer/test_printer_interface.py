@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from job_host import GCODE, command_lines, printer_host
+from job_host import GCODE, command_lines, job_lines, printer_host
 from moonlite.components.printer.callbacks import PrinterCallback
 from moonlite.components.printer.interface import InvalidFileType
 from moonlite.components.printer.scripts import UnknownScript
@@ -33,7 +33,7 @@ async def test_movement_temperature_and_rate_commands(tmp_path: Path) -> None:
         await printer.feed_rate(1.5)
         await printer.flow_rate(95)
         await printer.change_tool("tool0")
-        assert vp.executed[before:] == [
+        assert job_lines(vp.executed[before:]) == [
             "G28 X0 Y0",
             "G91", "G1 X10 Y-2.5 F6000", "G90",
             "G90", "G1 Z3", "G90",
@@ -65,7 +65,7 @@ async def test_invalid_arguments_raise_value_error(tmp_path: Path) -> None:
             printer.set_temperature_offset({"extruder": 5})
         with pytest.raises(UnknownScript):
             await printer.script("noSuchScript")
-        assert vp.executed[before:] == []
+        assert job_lines(vp.executed[before:]) == []
 
 
 async def test_state_and_data_getters(tmp_path: Path) -> None:
@@ -116,7 +116,7 @@ async def test_temperature_offsets_apply_to_the_printed_file(tmp_path: Path) -> 
         await log.wait_event("PrintDone")
         expected = [line.replace("S200", "S205") if line.startswith(("M104", "M109")) else line
                     for line in command_lines(GCODE / HEXNUT)]
-        assert vp.executed[before:] == expected
+        assert job_lines(vp.executed[before:]) == expected
 
 
 class Recorder(PrinterCallback):
@@ -188,7 +188,7 @@ async def test_job_on_hold_stops_the_file_lines(tmp_path: Path) -> None:
         await printer.start_print(HEXNUT)
         await log.wait_event("PrintDone")
         file_lines = command_lines(GCODE / HEXNUT)
-        executed = vp.executed[before:]
+        executed = job_lines(vp.executed[before:])
         at = executed.index("M117 snapshot")
         # the snapshot command came between two file lines; nothing was lost or repeated
         assert executed[:at] + executed[at + 1:] == file_lines
@@ -212,7 +212,7 @@ async def test_print_from_the_sd_card(tmp_path: Path) -> None:
         assert done["origin"] == "sdcard"
         assert printer.jobs.status().progress == 1.0
         file_lines = command_lines(GCODE / HEXNUT)
-        executed = vp.executed[before:]
+        executed = job_lines(vp.executed[before:])
         assert executed[:2] == ["M23 HEXNUT.GCO", "M24"]
         assert [line for line in executed if line in file_lines][-50:] == file_lines[-50:]
         assert printer.get_state_id() == "OPERATIONAL"

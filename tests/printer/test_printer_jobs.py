@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from job_host import GCODE, command_lines, printer_host, wait_operational
+from job_host import GCODE, command_lines, job_lines, printer_host, wait_operational
 from moonlite.components.printer.gcode_events import GcodeTracker
 
 from moonlite.rpc import ApiError
@@ -28,7 +28,7 @@ async def test_whole_print_executes_every_command_line_once_in_order(tmp_path: P
         assert printer.is_printing()
         assert printer.printing_path() == (tmp_path / "data" / "gcodes" / HEXNUT).resolve()
         done = await log.wait_event("PrintDone")
-        assert vp.executed[before:] == command_lines(GCODE / HEXNUT)
+        assert job_lines(vp.executed[before:]) == command_lines(GCODE / HEXNUT)
         size = (GCODE / HEXNUT).stat().st_size
         assert done["name"] == HEXNUT and done["path"] == HEXNUT and done["origin"] == "local"
         assert done["size"] == size and done["filename"] == HEXNUT
@@ -92,7 +92,7 @@ async def test_pause_resume_restores_position_and_modes(tmp_path: Path) -> None:
         pause = await log.wait_event("PrintPaused")
         assert printer.is_paused() and not printer.is_printing()
         assert printer.get_state_id() == "PAUSED"
-        executed = vp.executed[before:]
+        executed = job_lines(vp.executed[before:])
         cut = split_at_first(executed, "M114")
         # the lines in flight finished; nothing of the file was sent after them
         assert executed[:cut] == file_lines[:cut]
@@ -111,7 +111,7 @@ async def test_pause_resume_restores_position_and_modes(tmp_path: Path) -> None:
         assert await printer.resume_print()
         await log.wait_event("PrintResumed")
         done = await log.wait_event("PrintDone")
-        executed = vp.executed[before:]
+        executed = job_lines(vp.executed[before:])
         resumed_at = cut + 1 + 4
         restore = [
             f"M117 back to {position['z']}",
@@ -141,7 +141,7 @@ async def test_cancel_runs_the_cancel_script_and_reports_the_position(tmp_path: 
         before = len(vp.executed)
         await printer.start_print(TORUS)
         cancelled = await log.wait_event("PrintCancelled")
-        executed = vp.executed[before:]
+        executed = job_lines(vp.executed[before:])
         cut = split_at_first(executed, "M114")
         assert executed[:cut] == file_lines[:cut]
         assert executed[cut + 1:] == ["M84", "M104 T0 S0", "M140 S0", "M106 S0"]
@@ -186,10 +186,68 @@ async def test_whole_print_over_a_real_pty(tmp_path: Path) -> None:
             before = len(printer_fw.executed)
             await printer.start_print(TORUS, source="upload")
             done = await log.wait_event("PrintDone", timeout=60)
-            assert printer_fw.executed[before:] == command_lines(GCODE / TORUS)
+            assert job_lines(printer_fw.executed[before:]) == command_lines(GCODE / TORUS)
             assert log.named("PrintStarted")[0]["job_source"] == "upload"
             assert done["filament_used"] == pytest.approx(
                 replay(command_lines(GCODE / TORUS)).filament_used, abs=0.01)
     finally:
         await server.close()
         await printer_fw.close()
+
+
+async def test_print_refused_when_not_connected(tmp_path: Path) -> None:
+    async with printer_host(tmp_path / "data", files=(HEXNUT,)) as (_running, printer, _log):
+        await printer.disconnect()
+        with pytest.raises(ApiError) as offline:
+            await printer.print_file(HEXNUT)
+        assert offline.value.status == 503
+        with pytest.raises(ApiError) as commands:
+            await printer.commands(["M105"])
+        assert commands.value.status == 503
+
+
+async def test_host_actions_pause_and_resume_the_job(tmp_path: Path) -> None:
+    async with printer_host(tmp_path / "data", files=(TORUS,)) as (running, printer, log):
+        vp = printer.virtual_printer
+        assert vp is not None
+
+        def pause_on_layer(_event: str, payload: dict[str, Any]) -> None:
+            if payload["new"] >= 0.95 and not log.named("PrintPaused"):
+                vp.action("pause")
+
+        running.host.events.subscribe("ZChange", pause_on_layer)
+        await printer.start_print(TORUS)
+        await log.wait_event("PrintPaused")
+        assert printer.is_paused()
+        vp.action("resume")
+        await log.wait_event("PrintResumed")
+        await log.wait_event("PrintDone")
+
+
+async def test_metadata_estimate_and_line_filters(tmp_path: Path) -> None:
+    dropped: list[tuple[int, str]] = []
+
+    def drop_fan_lines(offset: int, line: str) -> str | None:
+        if line.startswith("M106"):
+            dropped.append((offset, line))
+            return None
+        return line
+
+    async with printer_host(tmp_path / "data", extra="\n[file_manager]\n",
+                            files=(HEXNUT,)) as (_running, printer, log):
+        vp = printer.virtual_printer
+        assert vp is not None
+        printer.jobs.line_filters.append(drop_fan_lines)
+        await printer.select_file(HEXNUT)
+        job = printer.get_current_job()
+        assert job["estimatedPrintTime"] == pytest.approx(61, abs=5)
+        assert job["filament"]["length"] > 0
+        before = len(vp.executed)
+        await printer.start_print()
+        assert printer.jobs.status().estimated_time == job["estimatedPrintTime"]
+        await log.wait_event("PrintDone")
+        file_lines = command_lines(GCODE / HEXNUT)
+        assert dropped and all(0 < offset <= (GCODE / HEXNUT).stat().st_size
+                               for offset, _ in dropped)
+        kept = [ln for ln in file_lines if not ln.startswith("M106")]
+        assert job_lines(vp.executed[before:]) == kept
