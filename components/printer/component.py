@@ -80,6 +80,9 @@ class PrinterComponent(MoonrakerPrinterApi, PrinterInterface, ProfilesApi, Objec
             if options.sd_dir is None:
                 options.sd_dir = self.host.paths.data / "virtual_sdcard"
             self.virtual_options = options
+        if self.virtual_options is not None and self.virtual_options.sd_dir is not None:
+            # the card must exist before the board looks for it
+            self.virtual_options.sd_dir.mkdir(parents=True, exist_ok=True)
         #: the built-in printer (kept across reconnects, like a board that stays powered)
         self.virtual_printer: VirtualPrinter | None = (
             VirtualPrinter(self.virtual_options) if self.virtual_options is not None else None)

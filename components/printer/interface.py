@@ -15,6 +15,7 @@ from moonlite.components.printer.gcode_events import GcodeTracker
 from moonlite.components.printer.jobs import JobManager
 from moonlite.components.printer.profiles import PrinterProfiles
 from moonlite.components.printer.scripts import GcodeScripts
+from moonlite.components.printer.sd_jobs import sd_name
 from moonlite.components.printer.state import JOB_STATES, PrinterState
 
 from moonlite.rpc import ApiError
@@ -294,6 +295,17 @@ class PrinterInterface:
         await self.jobs.select(path, sd)
         if printAfterSelect:
             await self.jobs.start(None, "api")
+
+    async def add_sd_file(self, path: str, remote: str | None = None) -> str:
+        """Copy a gcodes-relative file to the printer's SD card (M28/M29); return its SD name.
+
+        Fires TransferStarted and TransferDone; 503 offline, 409 while a job runs.
+        """
+        selected = await self.jobs.resolve_local(path)
+        assert selected.full_path is not None
+        name = remote or sd_name(selected.path)
+        await self.jobs.sd.upload(selected.full_path, selected.path, name)
+        return name
 
     def unselect_file(self) -> None:
         """Forget the selected file."""

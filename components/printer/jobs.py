@@ -121,6 +121,10 @@ class JobManager(JobControl):
         self._notify("selected")
         return selected
 
+    async def resolve_local(self, path: str) -> SelectedFile:
+        """A gcodes-relative file as a `SelectedFile` (4xx outside the root, 404 missing)."""
+        return await self._select_local(path)
+
     async def _select_local(self, path: str) -> SelectedFile:
         files = self.printer.host.get_component("file_manager")
         rel = path.strip().lstrip("/")

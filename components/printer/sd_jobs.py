@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
+import re
+import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from moonlite.components.printer import parser
 from moonlite.components.printer.errors import CommandError, PrinterLinkError
+from moonlite.components.printer.job_source import FileSource
 from moonlite.components.printer.job_state import COMPLETE, ERROR, PrintJob, SelectedFile
 from moonlite.components.printer.state import PrinterState
 
+from moonlite.events import Events
 from moonlite.rpc import ApiError
 
 if TYPE_CHECKING:
@@ -21,6 +27,15 @@ log = logging.getLogger(__name__)
 S = PrinterState
 #: M27 polling interval when the firmware does not autoreport the SD status
 POLL_INTERVAL = 1.0
+#: lines of an upload in flight (queued in the link) at a time
+UPLOAD_WINDOW = 32
+_NOT_83 = re.compile(r"[^A-Z0-9_-]")
+
+
+def sd_name(name: str) -> str:
+    """An 8.3 name for the card: `My part v2.gcode` -> `MYPARTV2.GCO`."""
+    stem = name.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    return (_NOT_83.sub("", stem.upper())[:8] or "FILE") + ".GCO"
 
 
 class SdPrinting:
@@ -128,6 +143,44 @@ class SdPrinting:
         await link.run_script(["M25", "M26 S0"])
         if link.state is S.CANCELLING:
             link.set_state(S.OPERATIONAL)
+
+    async def upload(self, local: Path, local_name: str, remote: str) -> float:
+        """Write a host file's command lines to the SD card (`M28 … M29`); return seconds.
+
+        Fires TransferStarted/TransferDone; the state is TRANSFERING_FILE meanwhile. Lines
+        go numbered with checksums (the `checksum: always` default), several in flight.
+        """
+        link = self.link
+        if not link.is_operational:
+            raise ApiError("Printer not ready", 503)
+        if link.state is not S.OPERATIONAL:
+            raise ApiError("Printer is busy", 409)
+        link.set_state(S.TRANSFERING_FILE)
+        payload = {"local": local_name, "remote": remote}
+        self.jobs._fire(Events.TRANSFER_STARTED, payload)
+        started = time.monotonic()
+        try:
+            answer = await link.send(f"M28 {remote}")
+            if not any(line.startswith("Writing to file") for line in answer):
+                raise ApiError(f"The SD card refused {remote}: {' '.join(answer)}", 500)
+            source = FileSource(local, [], lambda _offset, line: line)
+            window: collections.deque[asyncio.Future[list[str]]] = collections.deque()
+            async for line in source.lines():
+                source.pending.clear()
+                window.append(link.send(line))
+                if len(window) >= UPLOAD_WINDOW:
+                    await window.popleft()
+            while window:
+                await window.popleft()
+            await link.send("M29")
+        except PrinterLinkError as exc:
+            raise ApiError(f"Transfer to the SD card failed: {exc}", 500) from None
+        finally:
+            if link.state is S.TRANSFERING_FILE:
+                link.set_state(S.OPERATIONAL)
+        elapsed = time.monotonic() - started
+        self.jobs._fire(Events.TRANSFER_DONE, {**payload, "time": round(elapsed, 3)})
+        return elapsed
 
     async def close(self) -> None:
         """Stop polling."""

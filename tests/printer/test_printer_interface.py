@@ -216,3 +216,24 @@ async def test_print_from_the_sd_card(tmp_path: Path) -> None:
         assert executed[:2] == ["M23 HEXNUT.GCO", "M24"]
         assert [line for line in executed if line in file_lines][-50:] == file_lines[-50:]
         assert printer.get_state_id() == "OPERATIONAL"
+
+
+async def test_upload_to_the_sd_card_then_print_it(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    async with printer_host(data, files=(HEXNUT,)) as (_running, printer, log):
+        vp = printer.virtual_printer
+        assert vp is not None
+        name = await printer.add_sd_file(HEXNUT)
+        assert name == "HEXNUT_M.GCO"
+        started = await log.wait_event("TransferStarted")
+        done = await log.wait_event("TransferDone")
+        assert started == {"local": HEXNUT, "remote": name}
+        assert done["local"] == HEXNUT and done["remote"] == name and done["time"] >= 0
+        states = [p["state_id"] for p in log.named("PrinterStateChanged")]
+        assert states[-2:] == ["TRANSFERING_FILE", "OPERATIONAL"]
+        written = [p for p in (data / "virtual_sdcard").iterdir()]
+        assert len(written) == 1
+        assert written[0].read_text().splitlines() == command_lines(GCODE / HEXNUT)
+        await printer.select_file(name, sd=True, printAfterSelect=True)
+        finished = await log.wait_event("PrintDone")
+        assert finished["origin"] == "sdcard" and finished["path"] == name
