@@ -103,3 +103,20 @@ async def test_lost_link_fails_the_job_with_disconnect(tmp_path: Path) -> None:
         failed = await log.wait_event("PrintFailed")
         assert failed["reason"] == "klippy_disconnect"
         await log.wait_event("Disconnected")
+
+
+async def test_connect_and_disconnect_scripts_run(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    scripts = data / "config" / "scripts" / "gcode"
+    scripts.mkdir(parents=True)
+    (scripts / "afterPrinterConnected").write_text("M117 hello {{ printer_profile.name }}\n")
+    (scripts / "beforePrinterDisconnected").write_text("M117 bye\n")
+    async with printer_host(data) as (_running, printer, log):
+        vp = printer.virtual_printer
+        assert vp is not None
+
+        await printer.commands("M400")  # queued behind the connect script
+        assert "M117 hello Default" in vp.executed
+        await printer.disconnect()
+        assert vp.executed[-1] == "M117 bye"
+        await log.wait_event("Disconnected")
