@@ -182,12 +182,18 @@ class JobManager(JobControl):
             self._check_ready(starting=True)
             job = PrintJob(selected, "sdcard" if selected.origin == "sdcard" else source)
             job.filament_start = self.printer.tracker.filament_used
-            if selected.origin == "sdcard":
-                await self.sd.start(job)
-            else:
+            if selected.origin == "local":
                 job.estimated_time = await self._estimated_time(selected.path)
-                self._start_stream(job)
-            self.job = job
+                self._check_ready(starting=True)
+            previous, self.job = self.job, job
+            try:
+                if selected.origin == "sdcard":
+                    await self.sd.start(job)
+                else:
+                    self._start_stream(job)
+            except BaseException:
+                self.job = previous
+                raise
             self._last_percent = -1
             self._fire(Events.PRINT_STARTED, {**selected.payload(), "job_source": job.source})
             self._notify("started")
