@@ -17,11 +17,12 @@ import socket
 import sys
 from typing import Any
 
-from moonlite.rpc import ApiError, api
+from moonlite.rpc import ApiError, Request, api
 
 from . import parser
 from .klipper_commands import GcodeError, KlipperCommands
 from .objects import ObjectTracker
+from .objects_api import ObjectsApi
 
 log = logging.getLogger(__name__)
 BOTH_VERBS = ("GET", "POST")
@@ -131,6 +132,17 @@ class MoonrakerPrinterApi:
             self.respond(f"!! {exc}")
             raise ApiError(str(exc), 400) from None
         return "ok"
+
+    @api("printer.objects.subscribe", verbs=BOTH_VERBS)
+    async def objects_subscribe(self, request: Request, objects: dict[str, Any],
+                                connection_id: int | None = None) -> dict[str, Any]:
+        """Subscribe this connection to objects; changes arrive as `notify_status_update`.
+
+        Pending changes are flushed to the other subscribers first, so that the next diff
+        this connection gets holds only what changed after its answer.
+        """
+        self.status.flush()
+        return await ObjectsApi.objects_subscribe(self, request, objects, connection_id)
 
     @api("printer.gcode.help", verbs=BOTH_VERBS)
     async def gcode_help(self) -> dict[str, str]:

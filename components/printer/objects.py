@@ -65,7 +65,6 @@ class ObjectTracker:
         self.heaters = HeaterObjects(self.status, tools, bed, chamber)
         self.limits = MachineLimits(self.profile(), {})
         self._moves_version = -1
-        self._exclude_version = -1
         self._job: Any = None
         self._init_duration: float | None = None
         self._awaiting_extrusion = False
@@ -78,6 +77,9 @@ class ObjectTracker:
         self._last_live: tuple[float, list[float]] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._settings_asked = False
+        #: the values of the last flush
+        self._flushed: dict[str, dict[str, Any]] = {}
+        self.status.listeners.insert(0, self._drop_unchanged)
         self._define_objects()
         self._wire()
 
@@ -192,6 +194,23 @@ class ObjectTracker:
                 log.exception("printer objects refresh failed")
             ticks += 1
             await asyncio.sleep(TICK)
+
+    def _drop_unchanged(self, changes: dict[str, dict[str, Any]]) -> None:
+        """Leave out of a flush the fields that are back at the value last flushed.
+
+        A field may change and change back between two flushes (a retraction undone, a
+        temperature wobbling): subscribers already have that value. Subscribing flushes first
+        (`MoonrakerPrinterApi.objects_subscribe`), so a new subscriber's first answer holds
+        the last flushed values too.
+        """
+        for name in list(changes):
+            fields = changes[name]
+            seen = self._flushed.setdefault(name, {})
+            for key in [k for k, v in fields.items() if k in seen and seen[k] == v]:
+                del fields[key]
+            seen.update(fields)
+            if not fields:
+                del changes[name]
 
     # ------------------------------------------------------------------ static objects
     def publish_configfile(self) -> None:
@@ -418,10 +437,8 @@ class ObjectTracker:
         m73 = self.moves.m73_progress
         status.update("display_status", {"progress": m73 if m73 is not None else progress})
         status.update("pause_resume", {"is_paused": state == "paused"})
-        if state == "printing" or self._exclude_version != self.exclude.version:
-            self._exclude_version = self.exclude.version
-            status.update("exclude_object", self.exclude.status(
-                st.file_position if state in ("printing", "paused") else None))
+        status.update("exclude_object", self.exclude.status(
+            st.file_position if state in ("printing", "paused") else None))
         self._publish_idle(state == "printing")
 
     def _publish_idle(self, printing: bool) -> None:

@@ -1,0 +1,112 @@
+"""A real print through the Moonraker API: the notify_status_update stream and print_stats.
+
+Times: the virtual printer runs simulated time `time_scale` times faster than real time and
+counts the simulated seconds of motion and dwell in `VirtualPrinter.print_time`. Klipper's
+`print_duration` is the time spent printing, without pauses and without what came before the
+first extrusion (heating), so `print_duration / time_scale` is the comparable figure. The file's
+extrusion total is computed here from the file itself (net of retractions, as Klipper counts).
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from pathlib import Path
+from typing import Any
+
+from moonraker_helpers import SHARED_GCODE, net_extrusion, printer_host, status_updates_until
+
+HEXNUT = "hexnut_marlin2.gcode"
+TORUS = "torus_marlin.gcode"
+
+
+def _finished(diff: dict[str, Any]) -> bool:
+    return diff.get("print_stats", {}).get("state") in ("complete", "error", "cancelled")
+
+
+def _dedup(values: list[Any]) -> list[Any]:
+    out: list[Any] = []
+    for value in values:
+        if not out or out[-1] != value:
+            out.append(value)
+    return out
+
+
+async def test_status_stream_of_a_print(tmp_path: Path) -> None:
+    async with printer_host(tmp_path / "data", time_scale=0.02, files=(HEXNUT,)) as ph:
+        client = ph.client
+        names = (await client.call("printer.objects.list"))["objects"]
+        subscribed = await client.call("printer.objects.subscribe",
+                                       {"objects": dict.fromkeys(names)})
+        state = copy.deepcopy(subscribed["status"])
+        assert await client.call("printer.print.start", {"filename": HEXNUT}) == "ok"
+        updates = await status_updates_until(client, _finished, timeout=60)
+
+        states = [state["print_stats"]["state"]]
+        progress: list[float] = []
+        heating: list[float] = []
+        homed = [state["toolhead"]["homed_axes"]]
+        times = [eventtime for _diff, eventtime in updates]
+        for diff, _eventtime in updates:
+            for name, fields in diff.items():
+                assert name in state, name
+                for field, value in fields.items():
+                    # only fields that changed since this client's last update are sent
+                    assert state[name].get(field) != value, (name, field, value)
+                    state[name][field] = value
+                assert "config" not in fields and "settings" not in fields
+            if "state" in diff.get("print_stats", {}):
+                states.append(diff["print_stats"]["state"])
+            if "progress" in diff.get("virtual_sdcard", {}):
+                progress.append(diff["virtual_sdcard"]["progress"])
+            if "homed_axes" in diff.get("toolhead", {}):
+                homed.append(diff["toolhead"]["homed_axes"])
+            extruder = state["extruder"]
+            if extruder["target"] == 200.0 and "temperature" in diff.get("extruder", {}):
+                heating.append(extruder["temperature"])
+
+        assert _dedup(states) == ["standby", "printing", "complete"]
+        assert progress == sorted(progress) and progress[-1] == 1.0 and len(progress) >= 3
+        # the hotend heats toward its 200 °C target (M109 waits for the window)
+        assert len(heating) >= 3 and heating[0] < heating[-1] and heating[-1] >= 195.0
+        # at most four updates a second (Klippy's cadence)
+        gaps = [b - a for a, b in itertools.pairwise(times)]
+        assert min(gaps) >= 0.2
+        final = state["print_stats"]
+        assert final["filename"] == HEXNUT and final["filament_used"] > 0
+        assert state["virtual_sdcard"]["is_active"] is False
+        assert state["idle_timeout"]["state"] == "Ready"
+        # G28 at the start homes, M84 at the end disables the motors (homing is lost)
+        assert homed == ["", "xyz", ""]
+
+
+async def test_whole_print_durations_and_filament(tmp_path: Path) -> None:
+    scale = 0.01
+    async with printer_host(tmp_path / "data", time_scale=scale, files=(TORUS,)) as ph:
+        client = ph.client
+        subscribed = await client.call("printer.objects.subscribe",
+                                       {"objects": {"print_stats": None,
+                                                    "exclude_object": None}})
+        assert subscribed["status"]["print_stats"]["state"] == "standby"
+        await client.call("printer.print.start", {"filename": TORUS})
+        updates = await status_updates_until(client, _finished, timeout=90)
+        states = _dedup([d["print_stats"]["state"] for d, _t in updates
+                         if "state" in d.get("print_stats", {})])
+        assert ["standby", *states] == ["standby", "printing", "complete"]
+        objects = [d["exclude_object"]["objects"] for d, _t in updates
+                   if "objects" in d.get("exclude_object", {})]
+        # the file's PrusaSlicer labels give one object with a center inside the bed
+        assert objects and [o["name"] for o in objects[-1]] == ["TORUS.STL_ID_0_COPY_0"]
+        assert all(0 < c < 220 for c in objects[-1][0]["center"])
+        currents = [d["exclude_object"]["current_object"] for d, _t in updates
+                    if "current_object" in d.get("exclude_object", {})]
+        assert "TORUS.STL_ID_0_COPY_0" in currents and currents[-1] is None
+
+        stats = (await client.call("printer.objects.query",
+                                   {"objects": {"print_stats": None}}))["status"]["print_stats"]
+        expected = net_extrusion(SHARED_GCODE / TORUS)
+        assert abs(stats["filament_used"] - expected) <= 0.01 * expected
+        simulated = ph.printer.virtual_printer.print_time
+        assert simulated > 300  # the slicer says 6m 54s
+        assert abs(stats["print_duration"] / scale - simulated) <= 0.05 * simulated
+        assert stats["total_duration"] >= stats["print_duration"]
