@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from job_host import GCODE, command_lines, job_lines, printer_host, wait_operational
 from moonlite.components.printer.gcode_events import GcodeTracker
+from moonlite.components.printer.job_state import JobStatus, PrintJob, SelectedFile
 
 from moonlite.rpc import ApiError
 from moonlite.virtual_printer.options import VirtualPrinterOptions
@@ -251,3 +252,24 @@ async def test_metadata_estimate_and_line_filters(tmp_path: Path) -> None:
                                for offset, _ in dropped)
         kept = [ln for ln in file_lines if not ln.startswith("M106")]
         assert job_lines(vp.executed[before:]) == kept
+
+
+def test_durations_exclude_pauses_and_time_left_blends_the_estimate() -> None:
+    file = SelectedFile("a.gcode", "local", 1000)
+    job = PrintJob(file, "api", started=100.0)
+    job.paused_total = 5.0
+    job.paused_at = 115.0
+    job.ended = 120.0  # ended while paused: that pause counts too
+    assert job.total_duration == 20.0 and job.print_duration == 10.0
+    assert job.durations() == {"print_duration": 10.0, "total_duration": 20.0,
+                               "filament_used": 0.0}
+    job.estimated_time = 40.0
+    job.file_pos = 50  # 5 %: the slicer's estimate
+    assert job.time_left == pytest.approx(38.0)
+    job.file_pos = 500  # 50 %: extrapolated from the time printed so far
+    assert job.time_left == pytest.approx(10.0)
+    job.file_pos = 200  # 20 %: half way between the two
+    assert job.time_left == pytest.approx(0.5 * 32.0 + 0.5 * 40.0)
+    status = JobStatus.of(job, None)
+    assert status.progress == 0.2 and status.file_size == 1000 and status.source == "api"
+    assert JobStatus.of(None, file).state == "standby"
