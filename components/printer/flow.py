@@ -3,12 +3,15 @@
 Pure, synchronous logic (no I/O), so the hot path stays cheap and every rule is unit-testable.
 
 Flow control: without ADVANCED_OK exactly one line is in flight. With it, each `ok N<n> P<p>
-B<b>` says how many command-buffer slots are free, so the buffer size is learnt as `max(B) + 1`.
-Marlin moves received lines from its receive (RX) buffer into a free command-buffer slot at
-once, so of the lines in flight the oldest `size - 1` end up in the command buffer (one slot
-may still hold the line just acknowledged), and the rest wait in the RX buffer: their bytes
-must fit in `rx_limit`. After a resend or a timeout the window drops to one line and grows back
-by one per acknowledgement.
+B<b>` says how many command-buffer slots are free (B) and how many planner blocks (P); the
+buffer size is learnt as `max(B) + 1`. Lines in flight are either already in the command buffer
+or on their way through the firmware's receive (RX) buffer, whose `rx_limit` bytes must never
+overflow. The oldest `size - B - 1` lines in flight are known to sit in the command buffer.
+Marlin moves arriving lines into free buffer slots between commands, so while the planner has
+room for every line in flight and none of them blocks the firmware (homing, heating, dwell,
+M400, arcs), the oldest `size - 1` lines count as buffered; otherwise only the known ones do.
+The bytes of the other lines must fit in `rx_limit`. After a resend or a timeout the window
+drops to one line and grows back by one per acknowledgement.
 """
 
 from __future__ import annotations
@@ -23,9 +26,11 @@ from moonlite.components.printer.framing import frame
 class Sent:
     """A line written (or to be written) to the firmware."""
 
-    __slots__ = ("cmd", "data", "job", "long", "n", "size")
+    __slots__ = ("blocks", "cmd", "data", "job", "long", "n", "size")
 
-    def __init__(self, n: int, data: bytes, cmd: Any, job: bool, long: bool) -> None:
+    def __init__(
+        self, n: int, data: bytes, cmd: Any, job: bool, long: bool, blocks: bool = False
+    ) -> None:
         #: line number, -1 for an unnumbered line
         self.n = n
         self.data = data
@@ -36,6 +41,8 @@ class Sent:
         self.job = job
         #: a long-running command (its ok may take minutes)
         self.long = long
+        #: the command may stop the firmware from reading further lines for a while
+        self.blocks = blocks or long
 
 
 class ResendOutcome(enum.Enum):
@@ -60,6 +67,7 @@ class LineFlow:
         max_lines: int = 16,
         pipelining: bool = True,
         max_consecutive_resends: int = 10,
+        optimistic_rx: bool = True,
     ) -> None:
         self.history: collections.deque[Sent] = collections.deque(maxlen=history_size)
         self.inflight: collections.deque[Sent] = collections.deque()
@@ -67,12 +75,18 @@ class LineFlow:
         self.max_lines = max_lines
         self.pipelining = pipelining
         self.max_consecutive_resends = max_consecutive_resends
+        self.optimistic_rx = optimistic_rx
         #: lines currently allowed in flight, and the most it may grow to
         self.window = 1
         self.max_window = 1
         #: command-buffer size learnt from ADVANCED_OK
         self.buffer_size = 1
-        self.rx_bytes = 0
+        #: bytes of every line in flight, lines in flight that may block the firmware
+        self.inflight_bytes = 0
+        self.blocking = 0
+        #: from the last ADVANCED_OK: lines known to be buffered, free planner blocks
+        self._buffered = 0
+        self.planner_free = 0
         self.next_line = 1
         self.resend_next = 0
         self.resend_end = 0
@@ -94,12 +108,17 @@ class LineFlow:
         self._same_resend = self._duplicates = 0
 
     def numbered(
-        self, command: str, cmd: Any = None, job: bool = False, long: bool = False
+        self,
+        command: str,
+        cmd: Any = None,
+        job: bool = False,
+        long: bool = False,
+        blocks: bool = False,
     ) -> Sent:
         """Frame `command` with the next line number and keep it in the history."""
         n = self.next_line
         self.next_line = n + 1
-        sent = Sent(n, frame(n, command), cmd, job, long)
+        sent = Sent(n, frame(n, command), cmd, job, long, blocks)
         self.history.append(sent)
         return sent
 
@@ -112,33 +131,49 @@ class LineFlow:
     def room_for(self, size: int) -> bool:
         """Whether a line of `size` bytes may be sent now."""
         inflight = self.inflight
-        if not inflight:
+        count = len(inflight)
+        if not count:
             return True
-        return len(inflight) < self.window and self.rx_bytes + size <= self.rx_limit
+        if count >= self.window:
+            return False
+        return self.rx_bytes() + size <= self.rx_limit
+
+    def rx_bytes(self) -> int:
+        """Bytes in flight that may have to wait in the firmware's RX buffer."""
+        inflight = self.inflight
+        count = len(inflight)
+        buffered = self._buffered
+        if self.optimistic_rx and self.planner_free > count and not self.blocking:
+            buffered = self.buffer_size - 1
+        total = self.inflight_bytes
+        for index in range(min(buffered, count)):
+            total -= inflight[index].size
+        return total
 
     def push(self, sent: Sent) -> None:
         """Record `sent` as written and awaiting its ok."""
-        inflight = self.inflight
-        inflight.append(sent)
-        if self.max_window == 1 or len(inflight) >= self.buffer_size:
-            self.rx_bytes += sent.size
+        self.inflight.append(sent)
+        self.inflight_bytes += sent.size
+        if sent.blocks:
+            self.blocking += 1
 
     def shrink(self) -> None:
         """Fall back to one line in flight (after a resend or timeout)."""
         self.window = 1
 
     def _recount(self) -> None:
-        """Bytes of the lines in flight that must fit in the firmware's RX buffer."""
-        inflight = self.inflight
-        ring = self.buffer_size - 1 if self.max_window > 1 else 0
+        """Recount bytes and blocking lines in flight (after lines left the list)."""
         total = 0
-        for index, sent in enumerate(inflight):
-            if index >= ring:
-                total += sent.size
-        self.rx_bytes = total
+        blocking = 0
+        for sent in self.inflight:
+            total += sent.size
+            if sent.blocks:
+                blocking += 1
+        self.inflight_bytes = total
+        self.blocking = blocking
 
     # acknowledgements --------------------------------------------------------------------
-    def ack(self, n: int | None, free: int | None) -> list[Sent]:
+    def ack(self, n: int | None, free: int | None, planner: int | None = None) -> list[Sent]:
         """Account for an `ok` (with its `N` and `B` when ADVANCED_OK); return acknowledged lines.
 
         With `N`, every line up to and including line `n` is acknowledged (earlier oks were
@@ -154,7 +189,7 @@ class LineFlow:
                     index = position
                     break
             if index < 0:
-                self._credit(free, matched=False)
+                self._credit(free, planner, matched=False)
                 return done
             for _ in range(index + 1):
                 done.append(inflight.popleft())
@@ -163,24 +198,33 @@ class LineFlow:
             return done
         elif inflight:
             done.append(inflight.popleft())
+        for sent in done:
+            self.inflight_bytes -= sent.size
+            if sent.blocks:
+                self.blocking -= 1
         if done and done[-1].n >= 0 and done[-1].n == self._last_resend:
             # the resent line arrived: later repeats of that request are genuine again
             self._duplicates = 0
             self._same_resend = 0
-        self._credit(free, matched=bool(done))
+        self._credit(free, planner, matched=bool(done))
         return done
 
-    def _credit(self, free: int | None, matched: bool) -> None:
+    def _credit(self, free: int | None, planner: int | None, matched: bool) -> None:
         if free is not None:
             if free + 1 > self.buffer_size:
                 self.buffer_size = free + 1
+            # the acknowledged line still holds its slot while the ok is written
+            self._buffered = max(0, self.buffer_size - free - 1)
+            self.planner_free = planner if planner is not None else 0
             if self.pipelining:
                 self.max_window = self.max_lines
+        else:
+            self._buffered = 0
+            self.planner_free = 0
         if matched and self.window < self.max_window:
             self.window += 1
         elif self.window > self.max_window:
             self.window = self.max_window
-        self._recount()
 
     def pop_oldest(self) -> Sent | None:
         """Take the oldest line in flight as acknowledged (its ok was lost)."""
@@ -262,7 +306,7 @@ class LineFlow:
         """Drop every line in flight and any pending resend; return what was in flight."""
         lost = list(self.inflight)
         self.inflight.clear()
-        self.rx_bytes = 0
+        self._recount()
         self.resend_next = self.resend_end = 0
         self.window = 1
         self.swallow_oks = 0

@@ -9,6 +9,9 @@ LONG_RUNNING = frozenset(
     {"G4", "G28", "G29", "G30", "G32", "M400", "M226", "M600", "M109", "M190", "M116", "M191",
      "M303", "G33", "G34", "G35", "M0", "M1"}
 )  # fmt: skip
+#: commands that may keep the firmware from reading new lines for a while (besides the above):
+#: arcs are cut into many planner blocks; EEPROM writes and long reports take a while
+BLOCKING = frozenset({"G2", "G3", "G5", "G12", "M500", "M501", "M503", "M20", "M33"})
 #: commands acted on by Marlin's emergency parser (before the command queue)
 EMERGENCY = frozenset({"M112", "M108", "M410", "M876"})
 

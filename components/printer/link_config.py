@@ -20,6 +20,10 @@ class LinkConfig:
     rx_buffer_size: int = 128
     #: hard cap on lines in flight with ADVANCED_OK
     max_inflight: int = 16
+    #: while the planner has room and no blocking command is in flight, count the oldest
+    #: (buffer size - 1) lines in flight as already moved out of the RX buffer (Marlin does so
+    #: between commands); off: only the lines ADVANCED_OK reports as buffered
+    optimistic_rx: bool = True
     #: handshake: seconds to wait for an answer to each hello, and how many hellos
     timeout_connection: float = 10.0
     hello_attempts: int = 3

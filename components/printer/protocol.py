@@ -26,7 +26,7 @@ from moonlite.components.printer.errors import (
     PrinterLinkError,
 )
 from moonlite.components.printer.flow import LineFlow, ResendOutcome, Sent
-from moonlite.components.printer.framing import LONG_RUNNING, gcode_code, m110_number
+from moonlite.components.printer.framing import BLOCKING, LONG_RUNNING, gcode_code, m110_number
 from moonlite.components.printer.link_config import FirmwareInfo, LinkConfig
 from moonlite.components.printer.listeners import Listeners
 from moonlite.components.printer.state import JOB_STATES, PrinterState, StateMachine
@@ -111,6 +111,7 @@ class MarlinProtocol:
             max_lines=cfg.max_inflight,
             pipelining=cfg.pipelining,
             max_consecutive_resends=cfg.max_consecutive_resends,
+            optimistic_rx=cfg.optimistic_rx,
         )
 
     # ------------------------------------------------------------------ public state
@@ -428,11 +429,12 @@ class MarlinProtocol:
                 if not flow.room_for(len(line) + len(str(flow.next_line)) + 6):
                     break
                 job.take_line()
-                long = line[:4].rstrip() in LONG_RUNNING
-                if line[0] == "T" and line[1:].isdigit():
-                    self.current_tool = int(line[1:])
+                code = line.split(" ", 1)[0].upper()
+                long = code in LONG_RUNNING
+                if code[0] == "T" and code[1:].isdigit():
+                    self.current_tool = int(code[1:])
                 # job lines are always numbered: they must survive line noise
-                sent = flow.numbered(line, None, True, long)
+                sent = flow.numbered(line, None, True, long, long or code in BLOCKING)
                 job.sent += 1
             if not flow.inflight:
                 self._ok_clock = loop_time()
@@ -459,7 +461,7 @@ class MarlinProtocol:
         if code is not None and code[0] == "T" and code[1:].isdigit():
             self.current_tool = int(code[1:])
         if self.config.checksum == "always" or self._job is not None or not self.firmware.name:
-            return flow.numbered(text, cmd, False, long)
+            return flow.numbered(text, cmd, False, long, code in BLOCKING)
         return flow.plain(text, cmd, False, long)
 
     # ------------------------------------------------------------------ reader
@@ -493,6 +495,7 @@ class MarlinProtocol:
     def _on_ok(self, line: str) -> None:
         number: int | None = None
         free: int | None = None
+        planner: int | None = None
         if len(line) > 2:
             rest = line[2:]
             for token in rest.split():
@@ -502,6 +505,7 @@ class MarlinProtocol:
                 elif head == "B" and token[1:].isdigit():
                     free = int(token[1:])
                 elif head == "P" and token[1:].isdigit():
+                    planner = int(token[1:])
                     self.firmware.advanced_ok = True
             if ":" in rest:
                 self._parse_reports(rest.strip())
@@ -526,7 +530,7 @@ class MarlinProtocol:
                 # ADVANCED_OK acks of numbered lines carry N: a bare ok is the one some
                 # firmwares add after `Resend:`, and acknowledges nothing
                 return
-        done = flow.ack(number, free)
+        done = flow.ack(number, free, planner)
         for sent in done:
             cmd = sent.cmd
             if cmd is not None:

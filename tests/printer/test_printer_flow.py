@@ -37,21 +37,37 @@ def test_advanced_ok_opens_window_within_rx_bytes() -> None:
     flow = LineFlow(rx_limit=40, max_lines=16)
     _send(flow, "G1 X1")
     assert not flow.room_for(10)  # before the first ADVANCED_OK: one line in flight
-    flow.ack(1, 3)  # idle printer, 4-slot buffer: B3
+    flow.ack(1, 3, 15)  # idle printer, 4-slot buffer: B3, planner with room: P15
     assert flow.buffer_size == 4 and flow.window == 2
     _send(flow, "G1 X2", "G1 X3")
     assert not flow.room_for(10)  # window of 2 is full
-    flow.ack(2, 3)
+    flow.ack(2, 3, 15)
     flow.window = 16  # (grown by later acks)
     # lines 3..5 go to free command-buffer slots; bytes beyond them wait in the RX buffer
     _send(flow, "G1 X4", "G1 X5")
-    assert flow.rx_bytes == 0
+    assert flow.rx_bytes() == 0
     line = len(frame(6, "G1 X6"))
     _send(flow, "G1 X6", "G1 X7", "G1 X8")
-    assert flow.rx_bytes == 3 * line
+    assert flow.rx_bytes() == 3 * line
     assert flow.room_for(40 - 3 * line) and not flow.room_for(40 - 3 * line + 1)
-    flow.ack(4, 0)  # lines 3 and 4 done: 5, 6, 7 move into the buffer, 8 still waits
-    assert flow.rx_bytes == line
+    # planner full (P0), buffer full (B0): only the 3 lines after line 3 are known buffered
+    flow.ack(3, 0, 0)
+    assert [s.n for s in flow.inflight] == [4, 5, 6, 7, 8]
+    assert flow.rx_bytes() == 2 * line
+
+
+def test_blocking_lines_count_against_the_rx_buffer() -> None:
+    flow = LineFlow(rx_limit=64, max_lines=16)
+    _send(flow, "G1 X1")
+    flow.ack(1, 3, 15)
+    flow.window = 16
+    home = flow.numbered("G28", long=True)
+    flow.push(home)
+    _send(flow, "G1 X2", "G1 X3")
+    # G28 keeps the firmware from reading: nothing counts as buffered until an ok says so
+    assert flow.rx_bytes() == flow.inflight_bytes
+    assert [s.n for s in flow.ack(2, 2, 15)] == [2]
+    assert flow.blocking == 0 and flow.rx_bytes() == 0
 
 
 def test_ok_with_line_number_reconciles_lost_oks_and_ignores_stale() -> None:

@@ -35,3 +35,24 @@ async def test_sphere_fine_with_corruption_and_lost_oks(
     assert job_lines == expected
     assert job.sent == len(expected)
     assert rig.link.state is PrinterState.OPERATIONAL
+
+
+async def test_strict_rx_accounting_never_overflows_the_receive_buffer(
+    local_rig: RigFactory, gcode_dir: Path
+) -> None:
+    # a board without flow control: bytes beyond its 128-byte RX buffer are lost
+    rig = await local_rig(
+        {"optimistic_rx": False},
+        drop_rx_overflow=True,
+        rx_buffer_bytes=128,
+        baudrate=1_000_000,
+        latency=0.0005,
+    )
+    expected = command_lines(gcode_dir / "sphere_fine.gcode", 600)
+    start = len(rig.printer.executed)
+    job = rig.link.start_stream(expected)
+    assert await asyncio.wait_for(job.done, 60) == "done"
+    assert rig.printer.stats["rx_overflow_bytes"] == 0
+    assert rig.printer.stats["line_errors"] == 0
+    assert rig.printer.executed[start:] == expected
+    assert rig.link._flow.max_window > 1  # it did pipeline
