@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from job_host import GCODE, command_lines, job_lines, printer_host, wait_operational
+from moonlite.components.printer.callbacks import PrinterCallback
 from moonlite.components.printer.gcode_events import GcodeTracker
 from moonlite.components.printer.job_state import JobStatus, PrintJob, SelectedFile
 
@@ -216,10 +217,25 @@ async def test_host_actions_pause_and_resume_the_job(tmp_path: Path) -> None:
             if payload["new"] >= 0.95 and not log.named("PrintPaused"):
                 vp.action("pause")
 
+        class Actions(PrinterCallback):
+            def __init__(self) -> None:
+                self.registered: list[tuple[str, str]] = []
+                self.messages: list[str] = []
+
+            def on_printer_received_registered_message(self, name: str, output: str) -> None:
+                self.registered.append((name, output))
+
+            def on_printer_add_message(self, data: str) -> None:
+                self.messages.append(data)
+
+        actions = Actions()
+        printer.register_callback(actions)
         running.host.events.subscribe("ZChange", pause_on_layer)
         await printer.start_print(TORUS)
         await log.wait_event("PrintPaused")
         assert printer.is_paused()
+        assert actions.registered == [("pause", "")]
+        assert "//action:pause" in actions.messages
         vp.action("resume")
         await log.wait_event("PrintResumed")
         await log.wait_event("PrintDone")
