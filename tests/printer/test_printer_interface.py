@@ -237,3 +237,44 @@ async def test_upload_to_the_sd_card_then_print_it(tmp_path: Path) -> None:
         await printer.select_file(name, sd=True, printAfterSelect=True)
         finished = await log.wait_event("PrintDone")
         assert finished["origin"] == "sdcard" and finished["path"] == name
+
+
+async def test_sd_progress_pause_resume_and_cancel(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    (data / "virtual_sdcard").mkdir(parents=True)
+    torus = "torus_marlin.gcode"
+    shutil.copy(GCODE / torus, data / "virtual_sdcard" / "TORUS.GCO")
+    size = (GCODE / torus).stat().st_size
+    async with printer_host(data, extra="interval_scale: 0.01") as (_running, printer, log):
+        vp = printer.virtual_printer
+        assert vp is not None
+        positions: list[int] = []
+        first_report = asyncio.Event()
+
+        def on_sd(event: str, data: dict[str, Any]) -> None:
+            job = printer.jobs.active
+            if event == "progress" and job is not None and data["pos"] > 0:
+                positions.append(job.file_pos)
+                first_report.set()
+
+        printer.link.listeners.sd.append(on_sd)
+        await printer.select_file("TORUS.GCO", sd=True, printAfterSelect=True)
+        await asyncio.wait_for(first_report.wait(), 10)
+        assert await printer.pause_print()
+        paused = await log.wait_event("PrintPaused")
+        assert paused["origin"] == "sdcard" and not vp.sd.printing
+        assert printer.get_state_id() == "PAUSED"
+        assert 0 < positions[-1] < size and positions == sorted(positions)
+        assert await printer.resume_print()
+        await log.wait_event("PrintResumed")
+        assert vp.sd.printing
+        before = len(vp.executed)
+        assert await printer.cancel_print()
+        cancelled = await log.wait_event("PrintCancelled")
+        assert cancelled["origin"] == "sdcard"
+        tail = job_lines(vp.executed[before:])
+        # the firmware may run a few more lines from the card before it takes M25
+        assert tail.index("M25") < tail.index("M26 S0")
+        assert tail[-5:] == ["M114", "M84", "M104 T0 S0", "M140 S0", "M106 S0"]
+        assert printer.get_state_id() == "OPERATIONAL"
+        assert "PrintDone" not in log.names()
