@@ -127,7 +127,12 @@ class JobManager(JobControl):
 
     async def _select_local(self, path: str) -> SelectedFile:
         files = self.printer.host.get_component("file_manager")
-        rel = path.strip().lstrip("/")
+        gcodes = Path(files.gcodes_root) if files is not None else self.printer.host.paths.gcodes
+        rel = path.strip()
+        if Path(rel).is_absolute() and Path(rel).resolve().is_relative_to(gcodes.resolve()):
+            # OctoPrint accepts absolute paths inside the uploads folder
+            rel = Path(rel).resolve().relative_to(gcodes.resolve()).as_posix()
+        rel = rel.lstrip("/")
         if rel.startswith("gcodes/"):
             rel = rel[len("gcodes/"):]
         if files is not None:

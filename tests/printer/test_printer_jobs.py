@@ -45,9 +45,13 @@ async def test_whole_print_executes_every_command_line_once_in_order(tmp_path: P
 
 async def test_print_refused_when_busy_or_outside_root(tmp_path: Path) -> None:
     async with printer_host(tmp_path / "data", files=(HEXNUT,)) as (_running, printer, log):
-        with pytest.raises(ApiError) as outside:
-            await printer.print_file("../moonlite.conf")
-        assert 400 <= outside.value.status < 500
+        for bad in ("../moonlite.conf", "/etc/passwd", "gcodes/../../moonlite.conf"):
+            with pytest.raises(ApiError) as outside:
+                await printer.print_file(bad)
+            assert 400 <= outside.value.status < 500
+        absolute = str((tmp_path / "data" / "gcodes" / HEXNUT).resolve())
+        await printer.select_file(absolute)
+        assert printer.jobs.selected is not None and printer.jobs.selected.path == HEXNUT
         await printer.print_file(HEXNUT)
         with pytest.raises(ApiError) as busy:
             await printer.print_file(HEXNUT)
