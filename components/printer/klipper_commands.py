@@ -164,6 +164,8 @@ class KlipperCommands:
                 await self._run_lines(script.splitlines(), ())
             finally:
                 self.objects.busy -= 1
+                # a query right after the answer sees what the script did
+                self.objects.refresh()
 
     async def _run_lines(self, lines: list[str], stack: tuple[str, ...]) -> None:
         for line in lines:

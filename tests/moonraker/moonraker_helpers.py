@@ -38,13 +38,13 @@ class PrinterHost:
 
 
 async def wait_ready(client: RpcClient, timeout: float = TIMEOUT) -> dict[str, Any]:
-    """Poll printer.info (as Mainsail does) until the printer is ready."""
+    """printer.info once the printer is ready (waiting for notify_klippy_ready if need be)."""
     async with asyncio.timeout(timeout):
-        while True:
-            info: dict[str, Any] = await client.call("printer.info")
-            if info["state"] == "ready":
-                return info
-            await asyncio.sleep(0.05)
+        info: dict[str, Any] = await client.call("printer.info")
+        while info["state"] != "ready":
+            await client.next_notification("notify_klippy_ready", timeout)
+            info = await client.call("printer.info")
+        return info
 
 
 @contextlib.asynccontextmanager

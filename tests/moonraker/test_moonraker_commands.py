@@ -1,0 +1,214 @@
+"""Klipper-style commands and `[gcode_macro]`s run by printer.gcode.script (virtual printer)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from moonraker_helpers import PrinterHost, printer_host, wait_ready
+
+from moonlite.testing import RpcCallError, RpcClient
+
+MACROS = """
+[gcode_macro PRINT_HELLO]
+description: Say hello
+variable_count: 0
+gcode:
+  M117 Hello {params.NAME|default("world")} {printer.toolhead.axis_maximum.x}
+  SET_GCODE_VARIABLE MACRO=PRINT_HELLO VARIABLE=count VALUE={count + 1}
+
+[gcode_macro HEAT]
+gcode:
+  SET_HEATER_TEMPERATURE HEATER=extruder TARGET={params.T|default(40)|float}
+  PRINT_HELLO NAME=heat
+
+[gcode_macro LOOP]
+gcode:
+  LOOP
+
+[gcode_macro PAUSE]
+rename_existing: PAUSE_BASE
+variable_calls: 0
+gcode:
+  SET_GCODE_VARIABLE MACRO=PAUSE VARIABLE=calls VALUE={printer["gcode_macro PAUSE"].calls + 1}
+  PAUSE_BASE
+"""
+
+
+async def query(client: RpcClient, objects: dict[str, Any]) -> dict[str, Any]:
+    reply = await client.call("printer.objects.query", {"objects": objects})
+    status: dict[str, Any] = reply["status"]
+    return status
+
+
+async def script(client: RpcClient, text: str) -> Any:
+    return await client.call("printer.gcode.script", {"script": text})
+
+
+async def gcode_responses(client: RpcClient, count: int) -> list[str]:
+    lines = []
+    for _ in range(count):
+        note = await client.next_notification("notify_gcode_response")
+        lines.append(note["params"][0])
+    return lines
+
+
+async def test_macros_with_params_variables_and_renames(tmp_path: Path) -> None:
+    async with printer_host(tmp_path / "data", extra=MACROS) as ph:
+        client = ph.client
+        assert await script(client, "PRINT_HELLO NAME=tester") == "ok"
+        status = await query(client, {"display_status": ["message"],
+                                      "gcode_macro PRINT_HELLO": None})
+        assert status["display_status"]["message"] == "Hello tester 220.0"
+        assert status["gcode_macro PRINT_HELLO"] == {"count": 1}
+        # a macro calls a command and another macro
+        await script(client, "HEAT T=45")
+        status = await query(client, {"display_status": ["message"], "extruder": ["target"],
+                                      "gcode_macro PRINT_HELLO": None})
+        assert status["extruder"]["target"] == 45.0
+        assert status["display_status"]["message"] == "Hello heat 220.0"
+        assert status["gcode_macro PRINT_HELLO"] == {"count": 2}
+        with pytest.raises(RpcCallError) as recursion:
+            await script(client, "LOOP")
+        assert recursion.value.code == 400 and "recursively" in recursion.value.message
+        # PAUSE is the user's macro; the built-in stays callable as PAUSE_BASE
+        await script(client, "PAUSE")
+        status = await query(client, {"gcode_macro PAUSE": None})
+        assert status["gcode_macro PAUSE"] == {"calls": 1}
+        help_texts = await client.call("printer.gcode.help")
+        assert help_texts["PRINT_HELLO"] == "Say hello"
+        assert help_texts["PAUSE_BASE"] == "Pauses the current print"
+        configfile = (await query(client, {"configfile": None}))["configfile"]
+        assert configfile["config"]["gcode_macro PRINT_HELLO"]["description"] == "Say hello"
+        assert configfile["settings"]["gcode_macro print_hello"]["variable_count"] == "0"
+        for name in ("RESUME", "CANCEL_PRINT"):
+            assert f"gcode_macro {name}" in configfile["config"]
+
+
+async def test_errors_carry_the_message(tmp_path: Path) -> None:
+    async with printer_host(tmp_path / "data") as ph:
+        client = ph.client
+        with pytest.raises(RpcCallError) as unknown:
+            await script(client, "G28\nNOT_A_COMMAND X=1\nM117 never")
+        assert unknown.value.code == 400
+        assert unknown.value.message == 'Unknown command:"NOT_A_COMMAND"'
+        status = await query(client, {"display_status": ["message"], "toolhead": None})
+        assert status["display_status"]["message"] is None  # the script stopped there
+        assert status["toolhead"]["homed_axes"] == "xyz"
+        with pytest.raises(RpcCallError) as firmware:
+            await script(client, "M9999")
+        assert firmware.value.code == 400 and "M9999" in firmware.value.message
+        with pytest.raises(RpcCallError) as bad:
+            await script(client, "SET_FAN_SPEED FAN=fan SPEED=2")
+        assert "SPEED" in bad.value.message
+        store = (await client.call("server.gcode_store"))["gcode_store"]
+        assert {"message": "M9999", "type": "command"} in [
+            {k: e[k] for k in ("message", "type")} for e in store]
+        assert any(e["type"] == "response" and e["message"].startswith("!! ")
+                   and "M9999" in e["message"] for e in store)
+
+
+async def test_heater_fan_and_offset_commands(tmp_path: Path) -> None:
+    async with printer_host(tmp_path / "data") as ph:
+        client = ph.client
+        await script(client, "SET_HEATER_TEMPERATURE HEATER=heater_bed TARGET=55\n"
+                             "SET_HEATER_TEMPERATURE HEATER=extruder TARGET=190\n"
+                             "SET_FAN_SPEED FAN=fan SPEED=0.5")
+        status = await query(client, {"heater_bed": ["target"], "extruder": ["target"],
+                                      "fan": ["speed"]})
+        assert status["heater_bed"]["target"] == 55.0 and status["extruder"]["target"] == 190
+        assert status["fan"]["speed"] == pytest.approx(0.5, abs=0.01)
+        await script(client, "TURN_OFF_HEATERS\nM107")
+        status = await query(client, {"heater_bed": ["target"], "extruder": ["target"],
+                                      "fan": ["speed"]})
+        assert status["heater_bed"]["target"] == 0 and status["extruder"]["target"] == 0
+        assert status["fan"]["speed"] == 0.0
+        # SET_GCODE_OFFSET: later G-code Z lands 0.2 mm higher on the machine
+        await script(client, "G28\nSET_GCODE_OFFSET Z=0.2\nG1 Z10 F600\nM400")
+        status = await query(client, {"gcode_move": None})
+        move = status["gcode_move"]
+        assert move["homing_origin"][2] == pytest.approx(0.2)
+        assert move["gcode_position"][2] == pytest.approx(10.0)
+        vp = ph.printer.virtual_printer
+        assert vp.motion.machine()[2] == pytest.approx(10.2)
+        await script(client, "SET_GCODE_OFFSET Z_ADJUST=-0.1 MOVE=1\nM400")
+        assert vp.motion.machine()[2] == pytest.approx(10.1)
+        status = await query(client, {"gcode_move": None})
+        assert status["gcode_move"]["gcode_position"][2] == pytest.approx(10.0)
+        await script(client, "M220 S150\nM221 S95\nG91")
+        move = (await query(client, {"gcode_move": None}))["gcode_move"]
+        assert (move["speed_factor"], move["extrude_factor"]) == (1.5, 0.95)
+        assert move["absolute_coordinates"] is False and move["absolute_extrude"] is False
+
+
+async def test_console_endstops_and_respond(tmp_path: Path) -> None:
+    async with printer_host(tmp_path / "data") as ph:
+        client = ph.client
+        await script(client, "G28")
+        assert await client.call("printer.query_endstops.status") == {
+            "x": "TRIGGERED", "y": "TRIGGERED", "z": "TRIGGERED"}
+        await script(client, "G1 X10 Y10 Z10 F3000\nM400")
+        assert await client.call("printer.query_endstops.status") == {
+            "x": "open", "y": "open", "z": "open"}
+        await script(client, "RESPOND MSG=hello")
+        assert await gcode_responses(client, 1) == ["echo: hello"]
+        # an M114 asked for is shown; the periodic position/temperature reports are not
+        await script(client, "M114")
+        lines = await gcode_responses(client, 1)
+        assert lines[0].startswith("X:10.00 Y:10.00 Z:10.00")
+
+
+async def test_emergency_stop_and_firmware_restart(tmp_path: Path) -> None:
+    async with printer_host(tmp_path / "data") as ph:
+        client = ph.client
+        assert await client.call("printer.emergency_stop") == "ok"
+        await client.next_notification("notify_klippy_shutdown")
+        info = await client.call("printer.info")
+        assert info["state"] == "shutdown" and "M112" in info["state_message"]
+        server = await client.call("server.info")
+        assert server["klippy_state"] == "shutdown"
+        with pytest.raises(RpcCallError) as refused:
+            await script(client, "G28")
+        assert refused.value.message == "Printer is not ready"
+        assert await client.call("printer.firmware_restart") == "ok"
+        await client.next_notification("notify_klippy_ready")
+        await wait_ready(client)
+        assert await script(client, "G28") == "ok"
+        await client.call("printer.restart")
+        await client.next_notification("notify_klippy_disconnected")
+        await client.next_notification("notify_klippy_ready")
+
+
+async def _objects_loaded(ph: PrinterHost) -> list[dict[str, Any]]:
+    """The labelled objects of the job, once the file scan published them."""
+    reply = await ph.client.call("printer.objects.subscribe",
+                                 {"objects": {"exclude_object": ["objects"]}})
+    objects: list[dict[str, Any]] = reply["status"]["exclude_object"]["objects"]
+    while not objects:
+        note = await ph.client.next_notification("notify_status_update")
+        objects = note["params"][0].get("exclude_object", {}).get("objects", [])
+    return objects
+
+
+async def test_exclude_object_commands_during_a_print(tmp_path: Path) -> None:
+    torus = "torus_marlin.gcode"
+    async with printer_host(tmp_path / "data", time_scale=0.05, files=(torus,)) as ph:
+        client = ph.client
+        await client.call("printer.print.start", {"filename": torus})
+        objects = await _objects_loaded(ph)
+        name = objects[0]["name"]
+        await script(client, f"EXCLUDE_OBJECT NAME={name.lower()}")
+        status = await query(client, {"exclude_object": None})
+        assert status["exclude_object"]["excluded_objects"] == [name]
+        await script(client, "EXCLUDE_OBJECT RESET=1")
+        status = await query(client, {"exclude_object": None})
+        assert status["exclude_object"]["excluded_objects"] == []
+        await script(client, "M486 P0")
+        status = await query(client, {"exclude_object": None})
+        assert status["exclude_object"]["excluded_objects"] == [name]
+        with pytest.raises(RpcCallError):
+            await script(client, "EXCLUDE_OBJECT NAME=nothing_like_it")
+        await client.call("printer.print.cancel")
+        status = await query(client, {"print_stats": ["state"]})
+        assert status["print_stats"]["state"] == "cancelled"
