@@ -74,7 +74,10 @@ class JobControl:
         if job is None or job.state != PRINTING or self._control.locked():
             return False
         async with self._control:
-            return await self._pause(job)
+            try:
+                return await self._pause(job)
+            except PrinterLinkError:
+                return False  # the link went away: the job fails through its stream
 
     async def _pause(self, job: PrintJob) -> bool:
         job.busy = True
@@ -131,7 +134,10 @@ class JobControl:
         if job is None or job.state != PAUSED or self._control.locked():
             return False
         async with self._control:
-            return await self._resume(job)
+            try:
+                return await self._resume(job)
+            except PrinterLinkError:
+                return False  # the link went away: the job fails through its stream
 
     async def _resume(self, job: PrintJob) -> bool:
         job.busy = True
