@@ -293,3 +293,28 @@ def test_durations_exclude_pauses_and_time_left_blends_the_estimate() -> None:
     status = JobStatus.of(job, None)
     assert status.progress == 0.2 and status.file_size == 1000 and status.source == "api"
     assert JobStatus.of(None, file).state == "standby"
+
+
+async def test_firmware_reset_mid_print_over_a_real_pty(tmp_path: Path) -> None:
+    printer_fw = VirtualPrinter(VirtualPrinterOptions(time_scale=0, reset_at_line=600))
+    server = PtyServer(printer_fw, link_path=tmp_path / "ttyVIRTUAL")
+    path = await server.start()
+    config = f"[printer]\nport: {path}\nbaudrate: 250000\n"
+    try:
+        async with printer_host(tmp_path / "data", files=(HEXNUT,), config=config) as (
+                _running, printer, log):
+            before = len(printer_fw.executed)
+            await printer.start_print(HEXNUT)
+            failed = await log.wait_event("PrintFailed")
+            assert failed["reason"] == "error" and failed["origin"] == "local"
+            executed = job_lines(printer_fw.executed[before:])
+            file_lines = command_lines(GCODE / HEXNUT)
+            # what ran before the reset is a prefix of the file; nothing ran twice
+            assert 0 < len(executed) < len(file_lines)
+            assert executed == file_lines[:len(executed)]
+            await wait_operational(printer)
+            assert printer.jobs.status().state == "error"
+            assert "PrintDone" not in log.names()
+    finally:
+        await server.close()
+        await printer_fw.close()
