@@ -149,8 +149,10 @@ class PrinterComponent(MoonrakerPrinterApi, PrinterInterface, ProfilesApi, Objec
 
     def _on_action(self, name: str, args: str) -> None:
         self.callbacks.registered_message(name, args)
-        actions = {"pause": self.jobs.pause, "resume": self.jobs.resume,
-                   "cancel": self.jobs.cancel}
+        # `paused`/`resumed`: the printer did it itself (LCD, M600); the job follows
+        actions = {"pause": self.jobs.pause, "paused": self.jobs.pause,
+                   "resume": self.jobs.resume, "resumed": self.jobs.resume,
+                   "cancel": self.jobs.cancel, "disconnect": self.disconnect}
         handler = actions.get(name)
         if handler is not None:
             self._spawn(handler(), f"printer-action-{name}")

@@ -120,3 +120,13 @@ async def test_connect_and_disconnect_scripts_run(tmp_path: Path) -> None:
         await printer.disconnect()
         assert vp.executed[-1] == "M117 bye"
         await log.wait_event("Disconnected")
+
+
+async def test_host_action_disconnect_closes_the_link(tmp_path: Path) -> None:
+    async with printer_host(tmp_path / "data") as (_running, printer, log):
+        vp = printer.virtual_printer
+        assert vp is not None
+        vp.action("disconnect")
+        await log.wait_event("Disconnected")
+        assert log.names().index("Disconnecting") < log.names().index("Disconnected")
+        assert printer.get_state_id() == "CLOSED"
