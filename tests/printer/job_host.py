@@ -64,7 +64,7 @@ class EventLog:
 
 
 #: commands other components send on their own (status queries at connect, polls)
-HOUSEKEEPING = frozenset({"M503", "M105", "M115", "M155", "M154", "M27", "M119", "M113"})
+HOUSEKEEPING = frozenset({"M110", "M503", "M105", "M115", "M155", "M154", "M27", "M119", "M113"})
 
 
 def job_lines(executed: list[str]) -> list[str]:
