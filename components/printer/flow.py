@@ -88,6 +88,8 @@ class LineFlow:
         self._buffered = 0
         self.planner_free = 0
         self.next_line = 1
+        #: the highest line number acknowledged since the last M110
+        self.highest_acked = 0
         self.resend_next = 0
         self.resend_end = 0
         self._last_resend = -1
@@ -102,6 +104,7 @@ class LineFlow:
     def reset_numbering(self, next_line: int) -> None:
         """After `M110 N<k>`: the next line is `next_line` (= k + 1); forget the history."""
         self.next_line = next_line
+        self.highest_acked = next_line - 1
         self.history.clear()
         self.resend_next = self.resend_end = 0
         self._last_resend = -1
@@ -202,12 +205,18 @@ class LineFlow:
             self.inflight_bytes -= sent.size
             if sent.blocks:
                 self.blocking -= 1
+            if sent.n > self.highest_acked:
+                self.highest_acked = sent.n
         if done and done[-1].n >= 0 and done[-1].n == self._last_resend:
             # the resent line arrived: later repeats of that request are genuine again
             self._duplicates = 0
             self._same_resend = 0
         self._credit(free, planner, matched=bool(done))
         return done
+
+    def credit(self, free: int | None, planner: int | None) -> None:
+        """Take the buffer report of an ok that acknowledges none of our lines."""
+        self._credit(free, planner, matched=False)
 
     def _credit(self, free: int | None, planner: int | None, matched: bool) -> None:
         if free is not None:
@@ -264,6 +273,11 @@ class LineFlow:
             return ResendOutcome.LOOP
         if line < self.next_line - len(self.history):
             return ResendOutcome.NO_HISTORY
+        self.rewind(line, numbered_oks)
+        return ResendOutcome.STARTED
+
+    def rewind(self, line: int, numbered_oks: bool) -> None:
+        """Resend from `line` on: lines from there are lost, lines before it were received."""
         inflight = self.inflight
         kept: collections.deque[Sent] = collections.deque()
         lost_after = 0
@@ -287,7 +301,6 @@ class LineFlow:
         self.resend_end = self.next_line
         self.window = 1
         self._recount()
-        return ResendOutcome.STARTED
 
     def next_resend(self) -> Sent | None:
         """The next history line to resend (the caller pushes it), or None when done."""

@@ -33,6 +33,9 @@ class LinkConfig:
     timeout_communication_busy: float = 3.0
     #: wait this long for the `ok` some firmwares send after `Resend:` (first resend only)
     timeout_resend_ok: float = 0.5
+    #: after a repeated `Resend:` (whose flush may have eaten our resent line): resend again
+    #: when the line is not acknowledged within this time
+    timeout_resend_check: float = 0.5
     #: consecutive timeouts tolerated: idle, while printing, during long-running commands
     max_timeouts_idle: int = 2
     max_timeouts_printing: int = 5

@@ -85,6 +85,7 @@ class MarlinProtocol:
         self._hellos_sent = self._hello_oks = 0
         self._lineno_error = False
         self._shutdown_task: asyncio.Task[None] | None = None
+        self._resend_check: asyncio.TimerHandle | None = None
         self._pending: set[Command] = set()
         self._job: StreamJob | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -295,6 +296,9 @@ class MarlinProtocol:
         if self._resend_hold is not None:
             self._resend_hold.cancel()
             self._resend_hold = None
+        if self._resend_check is not None:
+            self._resend_check.cancel()
+            self._resend_check = None
 
     async def _handshake(self) -> None:
         """Hello until the firmware answers, then M115 and the autoreports; OPERATIONAL."""
@@ -524,11 +528,14 @@ class MarlinProtocol:
             return
         if free is not None and free + 1 > self.firmware.buffer_size:
             self.firmware.buffer_size = free + 1
-        elif number is None and self.firmware.advanced_ok and len(line) == 2:
+        if number is None and self.firmware.advanced_ok and (free is not None or len(line) == 2):
             inflight = flow.inflight
             if not inflight or inflight[0].n >= 0:
-                # ADVANCED_OK acks of numbered lines carry N: a bare ok is the one some
-                # firmwares add after `Resend:`, and acknowledges nothing
+                # ADVANCED_OK acks of numbered lines carry N. Without one, this ok belongs to
+                # no numbered line: the ok some firmwares add after `Resend:`, or the answer to
+                # a line fragment left over from a receive-buffer flush
+                flow.credit(free, planner)
+                self._wake.set()
                 return
         done = flow.ack(number, free, planner)
         for sent in done:
@@ -602,7 +609,9 @@ class MarlinProtocol:
             return
         if "Unknown command" in line:
             cmd = self._head_command()
-            if cmd is not None:
+            # a `*` marks a fragment of one of our framed lines (cut by a receive-buffer flush
+            # after a line error): the firmware's answer to it is not the command's
+            if cmd is not None and "*" not in line:
                 cmd.error = line.partition(":")[2].strip() if line.startswith("echo:") else line
             return
         cmd = self._head_command()
@@ -688,6 +697,13 @@ class MarlinProtocol:
         elif outcome is ResendOutcome.DUPLICATE:
             if self.firmware.ok_after_resend and not self.firmware.advanced_ok:
                 flow.swallow_oks += 1
+            if flow.resend_next > line_number:
+                # the flush that came with this repeat may have eaten the copy we resent
+                if self._resend_check is not None:
+                    self._resend_check.cancel()
+                self._resend_check = asyncio.get_running_loop().call_later(
+                    self.config.timeout_resend_check, self._check_resend, line_number
+                )
         elif outcome is ResendOutcome.LOOP:
             self._give_up(f"resend loop: line {line_number} requested too often")
         elif outcome is ResendOutcome.NO_HISTORY:
@@ -696,6 +712,18 @@ class MarlinProtocol:
                 self._give_up(message)
             else:
                 log.warning(message)
+
+    def _check_resend(self, line_number: int) -> None:
+        """Our resent line was not acknowledged in time: send it (and what follows) again."""
+        self._resend_check = None
+        flow = self._flow
+        base = flow.next_line - len(flow.history)
+        if flow.highest_acked < line_number and base <= line_number < flow.next_line:
+            flow.rewind(line_number, self.firmware.advanced_ok)
+            flow.forget_duplicates()
+            for sent in flow.dropped:
+                self._complete(sent)
+            self._wake.set()
 
     def _resend_ok_timeout(self) -> None:
         if self._resend_hold is not None:
@@ -824,6 +852,10 @@ class MarlinProtocol:
 
     def _fail_all(self, exc: BaseException) -> None:
         """Fail every pending command and the job; forget every line in flight."""
+        for timer in (self._resend_hold, self._resend_check):
+            if timer is not None:
+                timer.cancel()
+        self._resend_hold = self._resend_check = None
         self._flow.clear()
         self._queue.clear()
         for cmd in list(self._pending):
