@@ -27,6 +27,24 @@ class DetectionFailed(OSError):
     """No candidate port/baud rate answered the probe."""
 
 
+def _virtual_printer(_baudrate: int) -> Transport:
+    """The built-in virtual Marlin printer, in-process (imported only when used)."""
+    from moonlite.transport.virtual import VirtualTransport
+
+    return VirtualTransport()
+
+
+#: the port name of the built-in virtual printer
+VIRTUAL = "VIRTUAL"
+_NAMED_PORTS[VIRTUAL] = _virtual_printer
+
+
+def available_ports(include_virtual: bool = True) -> list[str]:
+    """Serial ports of this machine (stable by-id names first), then `VIRTUAL`."""
+    ports = list_serial_ports()
+    return [*ports, VIRTUAL] if include_virtual else ports
+
+
 def register_port(name: str, factory: Callable[[int], Transport]) -> None:
     """Make `open_transport(name)` build a transport with `factory(baudrate)` (e.g. VIRTUAL)."""
     _NAMED_PORTS[name.upper()] = factory

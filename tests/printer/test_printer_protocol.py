@@ -244,3 +244,17 @@ async def test_pause_resume_cancel(pty_rig: RigFactory, gcode_dir: Path) -> None
     assert rig.rec.states[-7:] == [
         S.PRINTING, S.PAUSING, S.PAUSED, S.RESUMING, S.PRINTING, S.CANCELLING, S.OPERATIONAL
     ]  # fmt: skip
+
+
+async def test_too_many_timeouts_close_the_link(pty_rig: RigFactory) -> None:
+    rig = await pty_rig(
+        {"timeout_communication": 0.1, "timeout_communication_busy": 0.1, "max_timeouts_idle": 2}
+    )
+    rig.printer.options.drop_ok_rate = 1.0  # the firmware stops acknowledging anything
+    pending = rig.link.send("G1 X5")
+    with pytest.raises(Exception, match="Too many consecutive timeouts"):
+        await asyncio.wait_for(pending, 10)
+    await rig.rec.wait_for(lambda: rig.link.state is S.CLOSED_WITH_ERROR)
+    assert "Too many consecutive timeouts" in (rig.link.error or "")
+    # each timeout sent a probe: the firmware got them, and never answered
+    assert rig.printer.executed[-3:] == ["G1 X5", "M114", "M114"]

@@ -140,3 +140,13 @@ def test_list_serial_ports_returns_device_paths() -> None:
     ports = list_serial_ports()
     assert all(p.startswith("/dev/") for p in ports)
     assert len(ports) == len(set(ports))
+
+
+async def test_virtual_port_name_opens_the_in_process_printer() -> None:
+    from moonlite.transport.factory import VIRTUAL, available_ports
+
+    assert available_ports()[-1] == VIRTUAL and VIRTUAL not in available_ports(False)
+    link = open_transport("virtual")
+    assert link.name == VIRTUAL
+    assert await probe(link, timeout=5)
+    assert not link.is_open
