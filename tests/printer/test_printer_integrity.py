@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from moonlite.components.printer.state import PrinterState
@@ -57,3 +58,21 @@ async def test_strict_rx_accounting_never_overflows_the_receive_buffer(
     assert rig.printer.stats["line_errors"] == 0
     assert rig.printer.executed[start:] == expected
     assert rig.link._flow.max_window > 1  # it did pipeline
+
+
+async def test_async_source_is_streamed_in_order(local_rig: RigFactory, gcode_dir: Path) -> None:
+    expected = command_lines(gcode_dir / "torus_marlin.gcode", 2000)
+    rig = await local_rig()
+
+    async def source() -> AsyncIterator[str]:
+        for index, line in enumerate(expected):
+            if index % 500 == 0:
+                await asyncio.sleep(0)  # a real async reader yields now and then
+            yield f"{line} ; comment\n"
+            yield "\n"
+
+    start = len(rig.printer.executed)
+    job = rig.link.start_stream(source())
+    assert await asyncio.wait_for(job.done, 60) == "done"
+    assert rig.printer.executed[start:] == expected
+    assert job.sent == job.acked == len(expected)
