@@ -33,6 +33,8 @@ CLOSE_GRACE = 2.0
 FLUSH_TIMEOUT = 1.0
 #: a single frame that cannot be written for this long means the client stopped reading
 SEND_TIMEOUT = 10.0
+#: how often pending writes are checked against SEND_TIMEOUT
+WATCHDOG_INTERVAL = 1.0
 MAX_MESSAGE_SIZE = 4 * 1024 * 1024
 
 _ids = itertools.count(1)
@@ -62,6 +64,8 @@ class Connection:
         self.close_reason = ""
         #: bytes of frames queued or being written
         self.queued_bytes = 0
+        #: monotonic time when the frame being written was handed to the socket (0: none)
+        self.write_started = 0.0
         self.writer_task: asyncio.Task[None] | None = None
         self._close_task: asyncio.Task[None] | None = None
         #: requests of this client being answered
@@ -132,11 +136,18 @@ class Connection:
         try:
             await asyncio.wait_for(self.ws.close(code=1008, message=reason[:120].encode()),
                                    CLOSE_GRACE)
-        except (TimeoutError, ConnectionError, RuntimeError):
-            pass
-        transport = self.request.transport
-        if transport is not None and not transport.is_closing():
-            transport.abort()
+        except (TimeoutError, ConnectionError, RuntimeError, asyncio.CancelledError):
+            # aiohttp shares one drain future between writers: cancelling our stuck writer
+            # cancelled it, so close() raises CancelledError without us being cancelled
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise
+        finally:
+            # abort even if it is "closing": a transport closes only once its buffer is
+            # written, which never happens for a client that does not read
+            transport = self.request.transport
+            if transport is not None:
+                transport.abort()
 
     async def writer(self) -> None:
         """Write queued frames in order; a frame that cannot be written in time drops the client."""
@@ -161,15 +172,22 @@ class Connection:
                                "params": [status, eventtime]})
         if self.ws.closed:
             return False
+        # no timer per frame (wait_for costs a task each): the manager's watchdog drops a
+        # client whose write has been pending for SEND_TIMEOUT
+        self.write_started = time.monotonic()
         try:
-            await asyncio.wait_for(self.ws.send_str(text), SEND_TIMEOUT)
-        except TimeoutError:
-            self.drop(f"a frame could not be written in {SEND_TIMEOUT:.0f} s: client is "
-                      "not reading")
-            return False
+            await self.ws.send_str(text)
         except (ConnectionError, RuntimeError):
             return False
+        finally:
+            self.write_started = 0.0
         return True
+
+    def check_stalled(self, now: float) -> None:
+        """Drop this client if a frame has been waiting to be written for SEND_TIMEOUT."""
+        if self.write_started and now - self.write_started > SEND_TIMEOUT:
+            self.drop(f"a frame could not be written in {SEND_TIMEOUT:g} s: client is "
+                      "not reading")
 
     async def flush(self, timeout: float) -> None:
         """Wait (at most `timeout` s) for the requests being answered and the queued frames."""
@@ -188,6 +206,14 @@ class WebsocketManager:
         self.dispatcher = dispatcher
         self.connections: dict[int, Connection] = {}
         self.max_connections = 50
+        self._watchdog: asyncio.Task[None] | None = None
+
+    async def _watch_stalled_writes(self) -> None:
+        while self.connections:
+            await asyncio.sleep(WATCHDOG_INTERVAL)
+            now = time.monotonic()
+            for conn in list(self.connections.values()):
+                conn.check_stalled(now)
 
     def __len__(self) -> int:
         return len(self.connections)
@@ -210,6 +236,8 @@ class WebsocketManager:
         reach their clients; a client that does not read is waited for at most FLUSH_TIMEOUT.
         """
         conns = list(self.connections.values())
+        if self._watchdog is not None:
+            self._watchdog.cancel()
         await asyncio.gather(*(conn.flush(FLUSH_TIMEOUT) for conn in conns))
         for conn in conns:
             await conn.ws.close(code=1001, message=b"Server shutdown")
@@ -229,6 +257,8 @@ class WebsocketManager:
         await ws.prepare(request)
         conn = Connection(self.host, ws, request, user)
         self.connections[conn.id] = conn
+        if self._watchdog is None or self._watchdog.done():
+            self._watchdog = asyncio.create_task(self._watch_stalled_writes())
         writer = conn.writer_task = asyncio.create_task(conn.writer())
         self.host.on_client_opened(conn)
         tasks = conn.requests

@@ -117,3 +117,33 @@ async def test_silent_client_is_dropped_without_delaying_others(
         # and the fast client is still fine
         assert "api_version" in await fast.call("server.info")
         assert len(host.websockets) == 1
+
+
+async def test_stalled_write_is_dropped_after_send_timeout(
+        tmp_path: Path, silent_socket: list[socket.socket], monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr(moonlite.websocket, "SEND_TIMEOUT", 0.3)
+    monkeypatch.setattr(moonlite.websocket, "WATCHDOG_INTERVAL", 0.05)
+    async with running_host(tmp_path / "data", "") as running:
+        host = running.host
+        registered = asyncio.Event()
+
+        async def on_open(event: str, payload: dict[str, Any]) -> None:
+            registered.set()
+
+        host.events.subscribe(Events.CLIENT_OPENED, on_open)
+        sock = await asyncio.get_running_loop().run_in_executor(
+            None, open_silent_websocket, running.port)
+        silent_socket.append(sock)
+        await asyncio.wait_for(registered.wait(), TIMEOUT)
+        slow = next(iter(host.websockets.connections.values()))
+        dropped = asyncio.Event()
+        slow.on_close.append(lambda _conn: dropped.set())
+        # one frame, well within the byte budget, larger than the socket buffers can take
+        host.notify("notify_big", "y" * (3 * 1024 * 1024))
+        started = time.monotonic()
+        await asyncio.wait_for(dropped.wait(), TIMEOUT)
+        assert time.monotonic() - started < 5.0
+        assert "could not be written in 0.3 s" in slow.close_reason
+        assert len(host.websockets) == 0
+        assert any("not reading" in r.getMessage() for r in caplog.records)
