@@ -20,7 +20,7 @@ import collections
 import enum
 from typing import Any
 
-from moonlite.components.printer.framing import frame
+from .framing import frame
 
 
 class Sent:

@@ -5,13 +5,27 @@ from __future__ import annotations
 import asyncio
 import collections
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from moonlite.components.printer.framing import strip_comment
-from moonlite.components.printer.state import PrinterState
+from .framing import strip_comment
+from .state import PrinterState
 
-if TYPE_CHECKING:
-    from moonlite.components.printer.protocol import MarlinProtocol
+
+class JobLink(Protocol):
+    """What a job needs from the link."""
+
+    @property
+    def state(self) -> PrinterState: ...
+
+    def set_state(self, state: PrinterState) -> None: ...
+
+    def wake_sender(self) -> None: ...
+
+    async def wait_drained(self) -> None: ...
+
+    async def run_script(self, script: str | Sequence[str]) -> list[str]: ...
+
+    def _job_finished(self, job: StreamJob) -> None: ...
 
 S = PrinterState
 #: lines pulled from an async source at a time
@@ -27,7 +41,7 @@ class StreamJob:
 
     def __init__(
         self,
-        link: MarlinProtocol,
+        link: JobLink,
         source: Iterable[str] | AsyncIterable[str],
         finish_script: Sequence[str] = (),
     ) -> None:
@@ -132,7 +146,7 @@ class StreamJob:
             return
         self.halted = True
         link.set_state(S.PAUSING)
-        await link._wait_drained()
+        await link.wait_drained()
         if script:
             await link.run_script(script)
         if link.state is S.PAUSING:
@@ -149,7 +163,7 @@ class StreamJob:
         if link.state is S.RESUMING:
             link.set_state(S.PRINTING)
             self.halted = False
-            link._wake.set()
+            link.wake_sender()
 
     async def cancel(self, script: Sequence[str] = ()) -> None:
         """Stop, wait for the lines in flight, run `script`; CANCELLING → OPERATIONAL."""
@@ -160,7 +174,7 @@ class StreamJob:
         self.halted = True
         link.set_state(S.CANCELLING)
         try:
-            await link._wait_drained()
+            await link.wait_drained()
             if script:
                 await link.run_script(script)
             link.set_state(S.OPERATIONAL)
