@@ -110,3 +110,23 @@ async def test_whole_print_durations_and_filament(tmp_path: Path) -> None:
         assert simulated > 300  # the slicer says 6m 54s
         assert abs(stats["print_duration"] / scale - simulated) <= 0.05 * simulated
         assert stats["total_duration"] >= stats["print_duration"]
+
+
+async def test_firmware_kill_ends_the_print_in_error(tmp_path: Path) -> None:
+    # the board kills itself (thermal runaway) when it reads line N400, mid-print
+    extra = "[virtual_printer]\nkill_at_line: 400\n"
+    async with printer_host(tmp_path / "data", time_scale=0.0, files=(HEXNUT,),
+                            extra=extra) as ph:
+        client = ph.client
+        await client.call("printer.objects.subscribe", {"objects": {"print_stats": None,
+                                                                    "webhooks": None}})
+        await client.call("printer.print.start", {"filename": HEXNUT})
+        updates = await status_updates_until(client, _finished)
+        last = updates[-1][0]
+        assert last["print_stats"]["state"] == "error"
+        assert "Thermal Runaway" in last["print_stats"]["message"]
+        assert 0 < last["print_stats"]["filament_used"] < net_extrusion(SHARED_GCODE / HEXNUT)
+        webhooks = last["webhooks"]
+        assert webhooks["state"] in ("error", "shutdown")
+        assert "Thermal Runaway" in webhooks["state_message"]
+        assert "FIRMWARE_RESTART" in webhooks["state_message"]
