@@ -1,14 +1,16 @@
 """Benchmark the printer link: lines/s and host CPU per 10k lines into a virtual printer on a pty.
 
-Run: .venv/bin/python benchmarks/serial.py [--lines 4000] [--file sphere_fine.gcode] [--octoprint]
+Run: .venv/bin/python benchmarks/serial.py [--lines 4000] [--file sphere_fine.gcode]
+                                           [--no-octoprint]
 
 The virtual Marlin runs in its own process behind a pty with emulated baud rate (115200 and
 250000), 1 ms link latency each way, a 4-slot command buffer and instantaneous moves, so the
 wire is the only limit. The wire limit is baud/10 bytes per second over the mean framed line
 length (`N<n> <cmd>*<cs>\\n`); each run prints its fraction of it. Host CPU is this process's
-CPU time while streaming (the printer's CPU is in the other process). With --octoprint the same
-file is printed by OctoPrint 1.11 (its own venv under bench-venvs/octoprint, created if
-missing) to the same kind of virtual printer; see benchmarks/octoprint_serial.py.
+CPU time while streaming (the printer's CPU is in the other process). Then the same lines are
+printed by OctoPrint 1.11 (its own venv under bench-venvs/octoprint, created if missing) to
+the same kind of virtual printer (see benchmarks/octoprint_serial.py), and each pair is
+compared: rate ratio and CPU-per-line ratio (OctoPrint's figure is its whole process).
 """
 
 from __future__ import annotations
@@ -148,31 +150,40 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=4000, help="command lines per run")
     parser.add_argument("--file", default="sphere_fine.gcode", help="file in shared/gcode")
-    parser.add_argument("--octoprint", action="store_true", help="also run OctoPrint 1.11")
+    parser.add_argument("--no-octoprint", action="store_true", help="skip OctoPrint 1.11")
     args = parser.parse_args()
     lines = command_lines(SHARED / args.file, args.lines)
-    results: list[Result] = []
-    for baudrate in (115200, 250000):
-        for advanced_ok in (True, False):
-            results.append(asyncio.run(run_moonlite(lines, baudrate, advanced_ok)))
-            print(results[-1].row(), flush=True)
-    if args.octoprint:
+    configs = [(baud, adv) for baud in (115200, 250000) for adv in (True, False)]
+    results: dict[tuple[int, bool], list[Result]] = {c: [] for c in configs}
+    for baudrate, advanced_ok in configs:
+        result = asyncio.run(run_moonlite(lines, baudrate, advanced_ok))
+        results[(baudrate, advanced_ok)].append(result)
+        print(result.row(), flush=True)
+    if not args.no_octoprint:
         sys.path.append(str(BENCH_DIR))
-        from octoprint_serial import run_octoprint  # type: ignore[import-not-found]
+        from octoprint_serial import OctoPrint
 
-        for baudrate in (115200, 250000):
-            for advanced_ok in (True, False):
+        with OctoPrint() as octoprint:
+            for baudrate, advanced_ok in configs:
                 label = f"OctoPrint {baudrate} ADVANCED_OK {'on' if advanced_ok else 'off'}"
                 with virtual_printer(**printer_options(baudrate, advanced_ok)) as path:
-                    seconds, cpu = run_octoprint(path, baudrate, lines)
+                    seconds, cpu = octoprint.print_lines(path, baudrate, lines)
                 limit = wire_limit(lines, 1, baudrate)
-                results.append(Result(label, len(lines), seconds, cpu, limit))
-                print(results[-1].row(), flush=True)
+                result = Result(label, len(lines), seconds, cpu, limit)
+                results[(baudrate, advanced_ok)].append(result)
+                print(result.row(), flush=True)
     print()
     print(f"file {args.file}, {len(lines)} command lines, 1 ms latency, 4-slot buffer")
     print(f"{'run':<34} {'lines/s':>9} {'limit':>9} {'of wire':>7} {'CPU s/10k':>10}")
-    for result in results:
-        print(result.row())
+    for config in configs:
+        for result in results[config]:
+            print(result.row())
+        if len(results[config]) == 2:
+            ours, theirs = results[config]
+            print(
+                f"{'  moonlite / OctoPrint':<34} {ours.rate / theirs.rate:8.2f}x"
+                f" {'':>9} {'':>7} {ours.cpu / ours.lines / (theirs.cpu / theirs.lines):9.2f}x"
+            )
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from moonlite.components.printer.errors import (
     FirmwareReset,
     LinkLost,
 )
+from moonlite.components.printer.framing import frame
 from moonlite.components.printer.state import PrinterState as S
 from printer_rig import PROBES, RigFactory, command_lines, without_fragments
 
@@ -258,3 +259,32 @@ async def test_too_many_timeouts_close_the_link(pty_rig: RigFactory) -> None:
     assert "Too many consecutive timeouts" in (rig.link.error or "")
     # each timeout sent a probe: the firmware got them, and never answered
     assert rig.printer.executed[-3:] == ["G1 X5", "M114", "M114"]
+
+
+async def test_idle_wait_lines_are_not_oks(pty_rig: RigFactory) -> None:
+    rig = await pty_rig(send_wait=True, interval_scale=0.01)
+    await rig.rec.wait_for(lambda: rig.rec.lines.count("wait") >= 3)
+    assert (await rig.link.send("M114"))[0].startswith("X:")
+    assert rig.link.inflight == 0 and rig.link.state is S.OPERATIONAL
+
+
+async def test_checksums_only_while_printing(pty_rig: RigFactory) -> None:
+    rig = await pty_rig({"checksum": "printing"})
+    await rig.link.send("M105")
+    assert rig.printer.received[-1] == "M105"  # plain once the firmware is known
+    job = rig.link.start_stream(["G28", "G1 X1"])
+    assert await asyncio.wait_for(job.done, 10) == "done"
+    assert [r.split(" ", 1)[1].split("*")[0] for r in rig.printer.received[-2:]] == [
+        "G28", "G1 X1"
+    ]
+    assert all(r.startswith("N") for r in rig.printer.received[-2:])
+
+
+async def test_user_m110_renumbers(pty_rig: RigFactory) -> None:
+    rig = await pty_rig()
+    await rig.link.send("M110 N100")
+    await rig.link.send("M105")
+    assert rig.printer.received[-2:] == [
+        frame(100, "M110 N100").decode().strip(),
+        frame(101, "M105").decode().strip(),
+    ]
