@@ -20,7 +20,7 @@ from .errors import FirmwareError, NotConnected
 from .flow import Sent
 from .framing import BLOCKING, LONG_RUNNING, gcode_code, m110_number
 from .link_recovery import LinkRecovery
-from .state import PrinterState
+from .state import JOB_STATES, PrinterState
 from .stream import StreamJob
 
 log = logging.getLogger(__name__)
@@ -78,6 +78,8 @@ class MarlinProtocol(LinkRecovery):
 
     def _collect(self) -> bytes:
         """Take every line the window allows now: resends, queued commands, job lines."""
+        if self._hello is not None:
+            return b""  # nothing but the hello goes out before the firmware answered it
         flow = self._flow
         out: list[bytes] = []
         loop_time = asyncio.get_running_loop().time
@@ -333,6 +335,9 @@ class MarlinProtocol(LinkRecovery):
                 cmd.error = text
             self.listeners.fire_error(text, False)
             if kind is parser.ErrorKind.FATAL and self._job is not None:
+                # disconnect_on_errors is off: the job fails, the link stays up
                 self._job.fail(FirmwareError(text))
+                if self.machine.state in JOB_STATES:
+                    self.machine.set(S.OPERATIONAL)
             return
         asyncio.get_running_loop().create_task(self._fatal(text))

@@ -288,3 +288,17 @@ async def test_user_m110_renumbers(pty_rig: RigFactory) -> None:
         frame(100, "M110 N100").decode().strip(),
         frame(101, "M105").decode().strip(),
     ]
+
+
+async def test_error_without_disconnect_fails_only_the_job(
+    pty_rig: RigFactory, gcode_dir: Path
+) -> None:
+    rig = await pty_rig({"disconnect_on_errors": False}, time_scale=0.002)
+    job = rig.link.start_stream(command_lines(gcode_dir / "hexnut_marlin2.gcode", 3000))
+    await rig.rec.wait_for(lambda: job.acked >= 20)
+    rig.printer.emit("Error:Probing failed")
+    with pytest.raises(FirmwareError, match="Probing failed"):
+        await asyncio.wait_for(job.done, 10)
+    assert rig.link.state is S.OPERATIONAL
+    assert rig.rec.errors[-1] == ("Probing failed", False)
+    assert (await rig.link.send("M114"))[0].startswith("X:")
