@@ -265,8 +265,8 @@ class ExcludeObjects:
         commands pass.
         """
         head = line[:3].upper()
-        if head in ("M82", "M83"):
-            self._absolute_extrude = head == "M82"
+        if head in ("M82", "M83", "G90", "G91"):
+            self._absolute_extrude = head in ("M82", "G90")
         if not self.excluded:
             return line
         name = self.object_at(end_offset - 1)

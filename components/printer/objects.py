@@ -165,6 +165,7 @@ class ObjectTracker:
         jobs = getattr(self.printer, "jobs", None)
         if jobs is not None:
             jobs.listeners.append(self._on_job)
+            jobs.line_filters.append(self._job_line)
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
@@ -327,6 +328,22 @@ class ObjectTracker:
             self._awaiting_extrusion = False
             job = self._job
             self._init_duration = float(job.print_duration) if job is not None else 0.0
+
+    def _job_line(self, end_offset: int, line: str) -> str | None:
+        """A file line about to be streamed: Klipper-only commands are taken here (Marlin
+        would not know them) and excluded objects are skipped."""
+        first = line[0]
+        if first in "EeSs":
+            upper = line.upper()
+            if upper.startswith("EXCLUDE_OBJECT"):
+                return None
+            if upper.startswith("SET_PRINT_STATS_INFO"):
+                for word in upper.split()[1:]:
+                    key, _, value = word.partition("=")
+                    if key in ("TOTAL_LAYER", "CURRENT_LAYER") and value.isdigit():
+                        self.layer_info[key.lower()] = int(value)
+                return None
+        return self.exclude.filter(end_offset, line)
 
     def _m486(self, words: list[str]) -> None:
         params = words_params(words[1:])
