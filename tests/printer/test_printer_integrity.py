@@ -6,8 +6,15 @@ import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from moonlite.components.printer.link_config import LinkConfig
+from moonlite.components.printer.protocol import MarlinProtocol
 from moonlite.components.printer.state import PrinterState
-from printer_rig import PROBES, RigFactory, command_lines, without_fragments
+from printer_rig import FAST, PROBES, RigFactory, command_lines, without_fragments
+
+from moonlite.transport.factory import open_transport
+from moonlite.virtual_printer.link import PrinterLink
+from moonlite.virtual_printer.options import VirtualPrinterOptions
+from moonlite.virtual_printer.printer import VirtualPrinter
 
 
 async def test_sphere_fine_with_corruption_and_lost_oks(
@@ -76,3 +83,34 @@ async def test_async_source_is_streamed_in_order(local_rig: RigFactory, gcode_di
     assert await asyncio.wait_for(job.done, 60) == "done"
     assert rig.printer.executed[start:] == expected
     assert job.sent == job.acked == len(expected)
+
+
+async def test_stream_over_tcp_to_a_virtual_printer(gcode_dir: Path) -> None:
+    """ser2net-style: the printer's serial stream on a TCP socket (socket://host:port)."""
+    printer = VirtualPrinter(VirtualPrinterOptions())
+    links: list[PrinterLink] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        link = PrinterLink(printer, writer.write, writer.close)
+        links.append(link)
+        link.start()
+        while data := await reader.read(4096):
+            link.from_host(data)
+        await link.stop()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    proto = MarlinProtocol(LinkConfig(**FAST))
+    try:
+        await asyncio.wait_for(proto.connect(open_transport(f"socket://127.0.0.1:{port}")), 10)
+        assert proto.firmware.name.startswith("Marlin")
+        expected = command_lines(gcode_dir / "cone_marlin2_thumbs.gcode", 1000)
+        start = len(printer.executed)
+        job = proto.start_stream(expected)
+        assert await asyncio.wait_for(job.done, 60) == "done"
+        assert printer.executed[start:] == expected
+    finally:
+        await proto.disconnect()
+        server.close()
+        await server.wait_closed()
+        await printer.close()
