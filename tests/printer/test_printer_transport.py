@@ -150,3 +150,27 @@ async def test_virtual_port_name_opens_the_in_process_printer() -> None:
     assert link.name == VIRTUAL
     assert await probe(link, timeout=5)
     assert not link.is_open
+
+
+async def test_link_gives_up_when_the_firmware_never_answers() -> None:
+    from moonlite.components.printer.errors import CommunicationError
+    from moonlite.components.printer.link_config import LinkConfig
+    from moonlite.components.printer.protocol import MarlinProtocol
+    from moonlite.components.printer.state import PrinterState
+
+    silent = PtyPeer()
+    link = MarlinProtocol(LinkConfig(timeout_connection=0.2, hello_attempts=2))
+    states: list[PrinterState] = []
+    link.listeners.state.append(lambda _old, new: states.append(new))
+    try:
+        with pytest.raises(CommunicationError, match="no answer"):
+            await link.connect(SerialTransport(silent.path, 115200))
+        assert states == [
+            PrinterState.OPEN_SERIAL,
+            PrinterState.CONNECTING,
+            PrinterState.ERROR,
+            PrinterState.CLOSED_WITH_ERROR,
+        ]
+        assert silent.received == [b"N0 M110 N0*125"] * 2
+    finally:
+        silent.close()
