@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
 from moonlite.components.printer.flow import LineFlow, ResendOutcome
 from moonlite.components.printer.framing import checksum, frame
 
@@ -117,3 +119,32 @@ def test_swallowed_oks_and_m110_reset() -> None:
     assert [s.n for s in flow.ack(None, None)] == [1]
     flow.reset_numbering(1)
     assert flow.numbered("M105").data == frame(1, "M105")
+
+
+@given(st.lists(st.tuples(st.sampled_from("sarnpo"), st.integers(0, 40)), max_size=200))
+def test_bookkeeping_invariants_hold_for_any_sequence(ops: list[tuple[str, int]]) -> None:
+    flow = LineFlow(history_size=30, rx_limit=96, max_lines=8)
+    for op, value in ops:
+        if op == "s" and flow.room_for(20) and not flow.resending:
+            flow.push(flow.numbered(f"G1 X{value}", blocks=value % 7 == 0))
+        elif op == "r" and flow.resending and flow.room_for(0):
+            sent = flow.next_resend()
+            assert sent is not None
+            flow.push(sent)
+        elif op == "a":
+            flow.ack(flow.next_line - 1 - value % 5, value % 4, value % 17)
+        elif op == "p":
+            flow.ack(None, None)
+        elif op == "n":
+            flow.request_resend(flow.next_line - 1 - value % 8, value % 2 == 0, value % 3 == 0)
+        elif op == "o":
+            flow.pop_oldest()
+        numbers = [s.n for s in flow.inflight]
+        assert numbers == sorted(numbers) and len(set(numbers)) == len(numbers)
+        assert flow.inflight_bytes == sum(s.size for s in flow.inflight)
+        assert flow.blocking == sum(1 for s in flow.inflight if s.blocks)
+        assert 0 <= flow.rx_bytes() <= flow.inflight_bytes
+        assert 1 <= flow.window <= max(flow.max_window, 1)
+        if flow.resending:
+            assert flow.next_line - len(flow.history) <= flow.resend_next < flow.resend_end
+        assert all(s.n < flow.next_line for s in flow.inflight)
