@@ -385,8 +385,10 @@ class ObjectTracker:
             jobs = self.printer.jobs
             self._job = jobs.job
             self.moves.reset_job()
-            self._init_duration = None
-            self._awaiting_extrusion = True
+            # an SD print's lines never pass the host: its durations are the job layer's
+            sd = self._job is not None and self._job.file.origin == "sdcard"
+            self._init_duration = 0.0 if sd else None
+            self._awaiting_extrusion = not sd
             self._layers = None
             self.layer_info = {}
             self.exclude.clear()
@@ -444,7 +446,8 @@ class ObjectTracker:
             "filename": st.filename, "state": state, "message": st.message,
             "total_duration": round(st.total_duration, 3),
             "print_duration": round(print_duration, 3),
-            "filament_used": round(self.moves.filament_used, 4) if active else 0.0,
+            "filament_used": round(max(self.moves.filament_used, st.filament_used), 4)
+            if active else 0.0,
             "info": self._current_layer()})
         progress = round(st.progress, 4)
         status.update("virtual_sdcard", {
