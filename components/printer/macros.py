@@ -98,7 +98,7 @@ def make_environment() -> SandboxedEnvironment:
         block_start_string="{%", block_end_string="%}",
         variable_start_string="{", variable_end_string="}",
         comment_start_string="{#", comment_end_string="#}",
-        autoescape=False, undefined=jinja2.StrictUndefined,
+        autoescape=False, undefined=jinja2.Undefined,
         extensions=["jinja2.ext.do", "jinja2.ext.loopcontrols"],
     )
 

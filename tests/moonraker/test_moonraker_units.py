@@ -137,3 +137,11 @@ def test_parse_line_keeps_marlin_words_and_klipper_params() -> None:
     quoted = parse_line('SDCARD_PRINT_FILE FILENAME="my part.gcode"')
     assert quoted is not None and quoted.params["FILENAME"] == "my part.gcode"
     assert parse_line("; only a comment") is None
+
+
+def test_missing_params_are_falsy_as_in_klipper() -> None:
+    macros = MacroSet()
+    macro = macros.add("maybe", {
+        "gcode": "{% if params.X %}G1 X{params.X}{% else %}G28{% endif %}"})
+    assert macros.render(macro, {}, "", {}, {}) == ["G28"]
+    assert macros.render(macro, {"X": "5"}, "X=5", {}, {}) == ["G1 X5"]
