@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from moonraker_helpers import PrinterHost, net_extrusion, printer_host, wait_ready
 
@@ -220,3 +221,24 @@ async def test_exclude_object_during_a_print(tmp_path: Path) -> None:
         total = net_extrusion(ph.gcodes / torus)
         assert status["print_stats"]["filament_used"] < used + 0.2 * total
         assert status["toolhead"]["position"][2] > 5  # the layers still went up
+
+
+async def test_http_forms_of_the_printer_endpoints(tmp_path: Path) -> None:
+    async with printer_host(tmp_path / "data") as ph, aiohttp.ClientSession() as session:
+        base = ph.running.url
+        async with session.get(f"{base}/printer/info") as resp:
+            assert resp.status == 200
+            assert (await resp.json())["result"]["state"] == "ready"
+        async with session.post(f"{base}/printer/gcode/script",
+                                json={"script": "G28 X\nM117 over http"}) as resp:
+            assert (await resp.json()) == {"result": "ok"}
+        async with session.post(f"{base}/printer/gcode/script?script=M9999") as resp:
+            assert resp.status == 400
+            assert "M9999" in (await resp.json())["error"]["message"]
+        async with session.get(f"{base}/printer/objects/query?toolhead=homed_axes,position"
+                               "&display_status") as resp:
+            status = (await resp.json())["result"]["status"]
+        assert status["toolhead"] == {"homed_axes": "x", "position": [0.0, 0.0, 0.0, 0.0]}
+        assert status["display_status"]["message"] == "over http"
+        async with session.get(f"{base}/printer/query_endstops/status") as resp:
+            assert (await resp.json())["result"]["x"] == "TRIGGERED"
