@@ -225,11 +225,11 @@ def register_builtins(kc: KlipperCommands) -> None:
             kc.respond(f"{prefix or 'echo:'} {message}")
 
     async def stats_info(call: GcodeCall) -> None:
-        info = dict(objects.layer_info)
+        info = dict(objects.job.layer_info)
         for key, field in (("TOTAL_LAYER", "total_layer"), ("CURRENT_LAYER", "current_layer")):
             if key in call.params:
                 info[field] = call.get_int(key)
-        objects.layer_info = info
+        objects.job.layer_info = info
         objects.refresh()
 
     async def get_position(call: GcodeCall) -> None:

@@ -22,8 +22,9 @@ from typing import Any
 import psutil
 
 from .configfile import MachineLimits, build_configfile, parse_m503
-from .exclude_object import ExcludeObjects, scan_file
+from .exclude_object import ExcludeObjects
 from .heater_objects import HeaterObjects, extruder_name
+from .job_objects import JobObjects
 from .macros import MacroError, MacroSet
 from .move_tracking import MoveState, words_params
 from .status_model import StatusModel
@@ -31,8 +32,6 @@ from .status_model import StatusModel
 log = logging.getLogger(__name__)
 #: seconds between publications of fast-changing values (Klipper's status cadence)
 TICK = 0.25
-#: idle_timeout's default (Klipper): "Ready" turns "Idle" after this long without activity
-IDLE_TIMEOUT = 600.0
 READY_MESSAGE = "Printer is ready"
 
 WebhooksListener = Callable[[str, str], None]
@@ -65,15 +64,8 @@ class ObjectTracker:
         self.heaters = HeaterObjects(self.status, tools, bed, chamber)
         self.limits = MachineLimits(self.profile(), {})
         self._moves_version = -1
-        self._job: Any = None
-        self._init_duration: float | None = None
-        self._awaiting_extrusion = False
-        self._layers: tuple[int, float, float] | None = None
-        #: layer numbers given by SET_PRINT_STATS_INFO (they win over the computed ones)
-        self.layer_info: dict[str, int] = {}
-        self._idle_state = "Idle"
-        self._activity = time.monotonic()
-        self._printing_since: float | None = None
+        #: print_stats, virtual_sdcard, idle_timeout, … from the job layer
+        self.job = JobObjects(self)
         self._last_live: tuple[float, list[float]] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._settings_asked = False
@@ -323,11 +315,8 @@ class ObjectTracker:
         """A line the host sent (or the printer acknowledged, for job lines)."""
         moves = self.moves
         moves.process(line)
-        if self._awaiting_extrusion and moves.filament_used > 0:
-            # Klipper's print_duration leaves out the time before the first extrusion
-            self._awaiting_extrusion = False
-            job = self._job
-            self._init_duration = float(job.print_duration) if job is not None else 0.0
+        if self.job.awaiting_extrusion and moves.filament_used > 0:
+            self.job.first_extrusion()
 
     def _job_line(self, end_offset: int, line: str) -> str | None:
         """A file line about to be streamed: Klipper-only commands are taken here (Marlin
@@ -341,7 +330,7 @@ class ObjectTracker:
                 for word in upper.split()[1:]:
                     key, _, value = word.partition("=")
                     if key in ("TOTAL_LAYER", "CURRENT_LAYER") and value.isdigit():
-                        self.layer_info[key.lower()] = int(value)
+                        self.job.layer_info[key.lower()] = int(value)
                 return None
         return self.exclude.filter(end_offset, line)
 
@@ -382,110 +371,17 @@ class ObjectTracker:
     # ------------------------------------------------------------------ job layer
     def _on_job(self, what: str) -> None:
         if what == "started":
-            jobs = self.printer.jobs
-            self._job = jobs.job
             self.moves.reset_job()
-            # an SD print's lines never pass the host: its durations are the job layer's
-            sd = self._job is not None and self._job.file.origin == "sdcard"
-            self._init_duration = 0.0 if sd else None
-            self._awaiting_extrusion = not sd
-            self._layers = None
-            self.layer_info = {}
             self.exclude.clear()
-            if self._job is not None and self._job.file.full_path is not None:
-                self._spawn(self._load_job_file(self._job))
+            job = self.printer.jobs.job
+            self.job.started(job)
+            if job is not None and job.file.full_path is not None:
+                self._spawn(self.job.load_file(job))
         self.refresh()
-
-    async def _load_job_file(self, job: Any) -> None:
-        """The labelled objects and layer geometry of a job's file."""
-        path = job.file.full_path
-        try:
-            objects = await self.printer.host.run_in_thread(scan_file, path)
-        except OSError as exc:
-            log.info("cannot scan %s for objects: %s", path, exc)
-            objects = []
-        if self._job is job:
-            self.exclude.load(objects)
-        files = self.printer.host.get_component("file_manager")
-        metadata: dict[str, Any] | None = None
-        if files is not None:
-            with contextlib.suppress(Exception):
-                metadata = await files.get_metadata(job.file.path)
-        if metadata and self._job is job:
-            total = metadata.get("layer_count")
-            first = metadata.get("first_layer_height")
-            height = metadata.get("layer_height")
-            if isinstance(total, int) and isinstance(height, int | float) and height > 0:
-                self._layers = (total, float(first or height), float(height))
-        self.refresh()
-
-    def _current_layer(self) -> dict[str, Any]:
-        info: dict[str, Any] = {"total_layer": None, "current_layer": None}
-        if self._layers is not None:
-            total, first, height = self._layers
-            z = self.moves.extrude_z
-            layer = 0 if z is None else max(1, min(total, 1 + round((z - first) / height)))
-            info = {"total_layer": total, "current_layer": layer}
-        info.update(self.layer_info)
-        return info
-
-    def _publish_job(self) -> None:
-        jobs = getattr(self.printer, "jobs", None)
-        if jobs is None:
-            return
-        st = jobs.status()
-        state = st.state
-        active = self._job is not None and state in ("printing", "paused", "complete",
-                                                     "cancelled", "error")
-        if self._init_duration is not None:
-            print_duration = max(0.0, st.print_duration - self._init_duration)
-        else:
-            print_duration = 0.0
-        status = self.status
-        status.update("print_stats", {
-            "filename": st.filename, "state": state, "message": st.message,
-            "total_duration": round(st.total_duration, 3),
-            "print_duration": round(print_duration, 3),
-            "filament_used": round(max(self.moves.filament_used, st.filament_used), 4)
-            if active else 0.0,
-            "info": self._current_layer()})
-        progress = round(st.progress, 4)
-        status.update("virtual_sdcard", {
-            "file_path": str(st.full_path) if st.full_path is not None else None,
-            "progress": progress, "is_active": state == "printing",
-            "file_position": st.file_position, "file_size": st.file_size})
-        m73 = self.moves.m73_progress
-        status.update("display_status", {"progress": m73 if m73 is not None else progress})
-        status.update("pause_resume", {"is_paused": state == "paused"})
-        status.update("exclude_object", self.exclude.status(
-            st.file_position if state in ("printing", "paused") else None))
-        self._publish_idle(state == "printing")
-
-    def _publish_idle(self, printing: bool) -> None:
-        now = time.monotonic()
-        if printing or self.busy:
-            if self._printing_since is None:
-                self._printing_since = now
-            self._activity = now
-            state = "Printing"
-        else:
-            self._printing_since = None
-            if self._idle_state == "Printing":
-                state = "Ready"
-            elif now - self._activity >= IDLE_TIMEOUT:
-                state = "Idle"
-            else:
-                state = self._idle_state
-        self._idle_state = state
-        since = self._printing_since
-        self.status.update("idle_timeout", {
-            "state": state, "printing_time": round(now - since, 1) if since else 0.0})
 
     def activity(self) -> None:
         """A client did something (idle_timeout goes from Idle to Ready)."""
-        self._activity = time.monotonic()
-        if self._idle_state == "Idle":
-            self._idle_state = "Ready"
+        self.job.activity()
 
     # ------------------------------------------------------------------ ticks
     def refresh(self) -> None:
@@ -493,7 +389,7 @@ class ObjectTracker:
         if self.moves.version != self._moves_version:
             self._moves_version = self.moves.version
             self._publish_moves()
-        self._publish_job()
+        self.job.publish()
 
     def _system_stats(self) -> None:
         try:
