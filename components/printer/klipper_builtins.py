@@ -117,6 +117,11 @@ def register_builtins(kc: KlipperCommands) -> None:
         if not deltas:
             return
         move = call.get_int("MOVE", 0)
+        if move and set(deltas) == {"Z"} and printer.link.firmware.has("BABYSTEPPING"):
+            # Marlin's babystep moves the nozzle and keeps the logical position: MOVE=1
+            moves.homing_origin[2] += deltas["Z"]
+            await kc.send_native(f"M290 Z{_fmt(deltas['Z'])}")
+            return
         words = []
         for axis, delta in deltas.items():
             index = "XYZE".index(axis)

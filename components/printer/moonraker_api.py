@@ -35,6 +35,9 @@ def console_text(line: str) -> str:
     """A firmware line as Klipper's console would show it (`//` info, `!!` errors)."""
     if line.startswith("echo:"):
         return "// " + line[5:].strip()
+    if line.startswith("//action:"):
+        # Klipper's form of host prompts (`// action:prompt_begin …`), which Mainsail shows
+        return "// " + line[2:]
     if line.startswith("Error:") or line.startswith("!!"):
         return "!! " + line.lstrip("!").strip()
     return line

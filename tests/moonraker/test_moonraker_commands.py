@@ -155,6 +155,9 @@ async def test_console_endstops_and_respond(tmp_path: Path) -> None:
             "x": "open", "y": "open", "z": "open"}
         await script(client, "RESPOND MSG=hello")
         assert await gcode_responses(client, 1) == ["echo: hello"]
+        # host prompts reach the console in Klipper's form, which Mainsail turns into dialogs
+        await script(client, "M118 A1 action:prompt_begin Filament runout")
+        assert await gcode_responses(client, 1) == ["// action:prompt_begin Filament runout"]
         # an M114 asked for is shown; the periodic position/temperature reports are not
         await script(client, "M114")
         lines = await gcode_responses(client, 1)
