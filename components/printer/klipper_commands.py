@@ -28,6 +28,22 @@ _PARAM = re.compile(r"(\S+?)=(\"[^\"]*\"|'[^']*'|\S*)")
 _RAW_TEXT = ("M117", "M118", "M23", "M28", "M30", "M32", "ECHO")
 #: macros may call macros this deep (a macro calling itself is refused at once)
 MAX_DEPTH = 32
+#: Marlin commands offered to consoles for completion (the `gcode` object), with their help
+MARLIN_HELP = {
+    "G0": "Linear move (travel)", "G1": "Linear move", "G2": "Arc move, clockwise",
+    "G3": "Arc move, counter-clockwise", "G4": "Dwell (P ms or S s)", "G28": "Home axes",
+    "G29": "Bed leveling", "G90": "Absolute positioning", "G91": "Relative positioning",
+    "G92": "Set position", "M17": "Enable steppers", "M18": "Disable steppers",
+    "M84": "Disable steppers", "M82": "Absolute extrusion", "M83": "Relative extrusion",
+    "M104": "Set hotend temperature", "M105": "Report temperatures",
+    "M106": "Set fan speed", "M107": "Fan off", "M109": "Set hotend temperature and wait",
+    "M112": "Emergency stop", "M114": "Report position", "M115": "Firmware info",
+    "M117": "Set LCD message", "M118": "Serial print", "M119": "Endstop states",
+    "M140": "Set bed temperature", "M190": "Set bed temperature and wait",
+    "M220": "Set feedrate percentage", "M221": "Set flow percentage",
+    "M400": "Finish moves", "M500": "Save settings to EEPROM", "M503": "Report settings",
+    "M600": "Filament change",
+}
 #: reports the firmware also sends by itself: echoed to the console only when asked for
 REQUESTED_REPORTS = ("M105", "M114", "M27", "M119", "M503", "M115")
 
@@ -114,7 +130,7 @@ class KlipperCommands:
 
         register_builtins(self)
         self._register_macros()
-        objects.gcode_help = self.help()
+        objects.gcode_help = {**MARLIN_HELP, **self.help()}
         objects.publish_commands()
 
     # ------------------------------------------------------------------ registry

@@ -136,7 +136,7 @@ async def test_mainsail_startup_sequence(tmp_path: Path) -> None:
                                      {"objects": {"gcode": ["commands"]}})
         gcode_commands = commands["status"]["gcode"]["commands"]
         for name in ("PAUSE", "RESUME", "CANCEL_PRINT", "SET_HEATER_TEMPERATURE",
-                     "EXCLUDE_OBJECT"):
+                     "EXCLUDE_OBJECT", "G28", "M104"):
             assert "help" in gcode_commands[name]
         check_printer_info(await client.call("printer.info"))
         store = await client.call("server.gcode_store")
