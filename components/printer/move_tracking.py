@@ -47,6 +47,8 @@ class MoveState:
         self.base = [0.0, 0.0, 0.0, 0.0]
         self.homing_origin = [0.0, 0.0, 0.0, 0.0]
         self.homed: set[str] = set()
+        #: steppers enabled (moves and M17 enable them, M84/M18 without axes disable them)
+        self.motors_on = False
         self.tool = 0
         self.fan_speed = 0.0
         #: targets sent: "extruder", "extruder1", "heater_bed", "chamber"
@@ -87,6 +89,7 @@ class MoveState:
             self._other(code, words, line)
 
     def _move(self, words: list[str]) -> None:
+        self.motors_on = True
         pos = self.gcode_position
         absolute = self.absolute_coordinates
         for word in words:
@@ -124,6 +127,10 @@ class MoveState:
             self._home(words[1:])
         elif code in ("M84", "M18", "M410"):
             self._unhome(words[1:], code == "M410")
+            if code != "M410" and len(words) == 1:
+                self.motors_on = False
+        elif code == "M17":
+            self.motors_on = True
         elif code == "M220":
             value = words_params(words[1:]).get("S")
             if value is not None and value > 0:
@@ -171,6 +178,7 @@ class MoveState:
         for axis in axes:
             index = "XYZ".index(axis)
             self.homed.add(axis)
+            self.motors_on = True
             self.base[index] = self.homing_origin[index]
             self.gcode_position[index] = -self.homing_origin[index]
 

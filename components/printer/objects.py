@@ -61,6 +61,7 @@ class ObjectTracker:
         self.macro_errors: list[str] = []
         self._load_macros()
         tools, bed, chamber = self._hardware()
+        self.tools = tools
         self.heaters = HeaterObjects(self.status, tools, bed, chamber)
         self.limits = MachineLimits(self.profile(), {})
         self._moves_version = -1
@@ -131,6 +132,10 @@ class ObjectTracker:
         status.define("system_stats", {"sysload": 0.0, "cputime": 0.0, "memavail": 0})
         status.define("exclude_object", self.exclude.status(None))
         status.define("query_endstops", {"last_query": {}})
+        status.define("stepper_enable", {"steppers": self._steppers()})
+        status.define("mcu", {
+            "mcu_version": "", "mcu_build_versions": "",
+            "mcu_constants": {"MCU": "marlin"}, "last_stats": {}})
         self.publish_macros()
         self.publish_commands()
         self.publish_configfile()
@@ -243,6 +248,20 @@ class ObjectTracker:
         message = link.error or "Printer is not connected"
         return state, f"{message}\nUse FIRMWARE_RESTART to reconnect."
 
+    def _steppers(self) -> dict[str, bool]:
+        names = ["stepper_x", "stepper_y", "stepper_z",
+                 *(extruder_name(tool) for tool in range(self.tools))]
+        return dict.fromkeys(names, self.moves.motors_on)
+
+    def _publish_mcu(self, firmware: Any) -> None:
+        fields: dict[str, str] = dict(getattr(firmware, "fields", {}) or {})
+        name = fields.get("FIRMWARE_NAME", "")
+        self.status.update("mcu", {
+            "mcu_version": name, "mcu_build_versions": fields.get("SOURCE_CODE_URL", ""),
+            "mcu_constants": {"MCU": fields.get("MACHINE_TYPE", "marlin"),
+                              "EXTRUDER_COUNT": fields.get("EXTRUDER_COUNT", "1"),
+                              "UUID": fields.get("UUID", "")}})
+
     def _publish_webhooks(self) -> None:
         state, message = self._webhooks()
         old = self.status.get("webhooks", "state")
@@ -260,8 +279,9 @@ class ObjectTracker:
     def _on_error(self, _message: str, _fatal: bool) -> None:
         self._publish_webhooks()
 
-    def _on_connected(self, _firmware: Any) -> None:
+    def _on_connected(self, firmware: Any) -> None:
         self._publish_webhooks()
+        self._publish_mcu(firmware)
         self._settings_asked = False
 
     def ask_settings(self) -> None:
@@ -363,6 +383,7 @@ class ObjectTracker:
                                    "position": [round(v, 4) for v in moves.position],
                                    "extruder": extruder_name(moves.tool)})
         status.update("fan", {"speed": round(moves.fan_speed, 4)})
+        status.update("stepper_enable", {"steppers": self._steppers()})
         status.update("display_status", {"message": moves.message or None})
         for name, target in moves.targets.items():
             self.heaters.set_target(name, target)

@@ -78,6 +78,7 @@ async def test_status_stream_of_a_print(tmp_path: Path) -> None:
         assert state["idle_timeout"]["state"] == "Ready"
         # G28 at the start homes, M84 at the end disables the motors (homing is lost)
         assert homed == ["", "xyz", ""]
+        assert state["stepper_enable"]["steppers"]["stepper_x"] is False
 
 
 async def test_whole_print_durations_and_filament(tmp_path: Path) -> None:

@@ -74,6 +74,9 @@ def check_subscribed_status(status: dict[str, Any], names: list[str]) -> None:
     assert set(status["exclude_object"]) == {"objects", "excluded_objects", "current_object"}
     assert set(status["motion_report"]) >= {"live_position", "live_velocity",
                                             "live_extruder_velocity"}
+    assert status["mcu"]["mcu_version"].startswith("Marlin 2.1")
+    assert status["stepper_enable"]["steppers"] == {
+        "stepper_x": False, "stepper_y": False, "stepper_z": False, "extruder": False}
     # the first answer carries the whole configfile (later diffs leave it out)
     assert "virtual_sdcard" in status["configfile"]["config"]
 
