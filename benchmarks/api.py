@@ -1,6 +1,6 @@
 """API speed and idle memory: moonlite and stock Moonraker 0.11.0 side by side in one run.
 
-    .venv/bin/python benchmarks/api.py [--duration 5] [--clients 50] [--http-concurrency 10]
+    .venv/bin/python benchmarks/api.py [--duration 3] [--repeat 3] [--clients 50]
 
 Starts stock Moonraker 0.11.0 (PyPI `moonraker`, in its own venv under bench-venvs/moonraker,
 created on first use) with a minimal config and no Klippy, and moonlite twice: with a config
@@ -10,7 +10,9 @@ and data folder. The load comes from a separate process (pinned to another CPU t
 servers when the machine has two or more) so that it does not share the servers' CPU. For each
 server it measures: websocket `server.info` round trips per second from 1 client and from N
 concurrent clients, HTTP `GET /server/info` requests per second, p50/p99 latency, the server's
-CPU time per request, and the idle RSS after start-up settles. Prints one table with the ratios.
+CPU time per request (and its inverse, the requests one core could serve if the server were the
+limit), and the idle RSS after start-up settles. Each figure is the best of --repeat runs.
+Prints one table with the ratios.
 """
 
 from __future__ import annotations
@@ -163,12 +165,12 @@ class _LoadConnection:
                 self.sock.sendall(bytes([0x8A, 0x80 | len(payload)]) + b"\0\0\0\0" + payload)
             elif opcode == 0x8:
                 raise ConnectionError("the server closed the websocket")
-            elif opcode == 0x1:
-                reply = json.loads(payload)
-                if reply.get("id") == self.req_id:  # else a notification
-                    if "result" not in reply:
-                        raise RuntimeError(f"error reply: {reply}")
-                    return True
+            elif opcode == 0x1 and b'"id"' in payload:  # else a notification
+                # one request in flight: any reply is its reply; not decoded, to keep the
+                # client cheap (the servers' JSON differs only in spacing)
+                if b'"result"' not in payload:
+                    raise RuntimeError(f"error reply: {payload[:200]!r}")
+                return True
         return False
 
     def _http_reply(self) -> bool:
@@ -187,7 +189,8 @@ class _LoadConnection:
             raise RuntimeError("response without Content-Length")
         if len(self.buf) < end + 4 + length:
             return False
-        json.loads(bytes(self.buf[end + 4:end + 4 + length]))
+        if not self.buf.startswith(b'{"result"', end + 4):
+            raise RuntimeError(f"unexpected body: {bytes(self.buf[end + 4:end + 60])!r}")
         del self.buf[:end + 4 + length]
         return True
 
@@ -360,20 +363,25 @@ def measure(server: Server, args: argparse.Namespace, load_cpu: int | None) -> N
             ("wsN", "ws", f"ws://{base}/websocket", args.clients),
             ("http", "http", f"http://{base}/server/info", args.http_concurrency)]
     for key, kind, url, clients in runs:
-        cpu_before = server.cpu_seconds()
-        cmd = [sys.executable, __file__, "--load", kind, "--url", url, "--clients",
-               str(clients), "--duration", str(args.duration)]
-        if load_cpu is not None:
-            cmd += ["--cpu", str(load_cpu)]
-        done = subprocess.run(cmd, capture_output=True, text=True, check=False,
-                              timeout=args.duration + 120)
-        if done.returncode != 0:
-            raise RuntimeError(f"load {key} on {server.label} failed:\n{done.stderr}")
-        result = json.loads(done.stdout.strip().splitlines()[-1])
-        result["cpu_us_per_req"] = (server.cpu_seconds() - cpu_before) / max(
-            1, result["total_requests"]) * 1e6
-        server.results[key] = result
-        print(f"  {server.label}: {key} {result['rps']:.0f} req/s", file=sys.stderr)
+        tries = []
+        for _ in range(args.repeat):
+            cpu_before = server.cpu_seconds()
+            cmd = [sys.executable, __file__, "--load", kind, "--url", url, "--clients",
+                   str(clients), "--duration", str(args.duration)]
+            if load_cpu is not None:
+                cmd += ["--cpu", str(load_cpu)]
+            done = subprocess.run(cmd, capture_output=True, text=True, check=False,
+                                  timeout=args.duration + 120)
+            if done.returncode != 0:
+                raise RuntimeError(f"load {key} on {server.label} failed:\n{done.stderr}")
+            result = json.loads(done.stdout.strip().splitlines()[-1])
+            result["cpu_us_per_req"] = (server.cpu_seconds() - cpu_before) / max(
+                1, result["total_requests"]) * 1e6
+            tries.append(result)
+        # the machine is shared: the best of the tries is the one least disturbed
+        server.results[key] = max(tries, key=lambda r: r["rps"])
+        print(f"  {server.label}: {key} " + ", ".join(f"{r['rps']:.0f}" for r in tries)
+              + " req/s", file=sys.stderr)
 
 
 # -- report ----------------------------------------------------------------------------------
@@ -392,13 +400,16 @@ def print_table(servers: list[Server], clients: int, concurrency: int) -> None:
         rows += [(f"{names[key]}: req/s", f"{key}.rps", True, 0),
                  (f"{names[key]}: p50 ms", f"{key}.p50_ms", False, 2),
                  (f"{names[key]}: p99 ms", f"{key}.p99_ms", False, 2),
-                 (f"{names[key]}: server CPU us/req", f"{key}.cpu_us_per_req", False, 0)]
+                 (f"{names[key]}: server CPU us/req", f"{key}.cpu_us_per_req", False, 0),
+                 (f"{names[key]}: req per server CPU-second", f"{key}.per_cpu_s", True, 0)]
     rows.append(("idle RSS MB", "rss", False, 1))
 
     def value(server: Server, key: str) -> float:
         if key == "rss":
             return server.idle_rss_mb
         run, metric = key.split(".")
+        if metric == "per_cpu_s":  # what one core could serve if the server were the limit
+            return 1e6 / float(server.results[run]["cpu_us_per_req"])
         return float(server.results[run][metric])
 
     header = ["figure"] + [s.label for s in servers] + [f"{s.label} / {base.label}"
@@ -428,9 +439,11 @@ def print_table(servers: list[Server], clients: int, concurrency: int) -> None:
 def main() -> int:
     """Run the side-by-side benchmark (or, with --load, one load generator)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=float, default=5.0, help="seconds per figure")
+    parser.add_argument("--duration", type=float, default=3.0, help="seconds per run")
     parser.add_argument("--clients", type=int, default=50, help="concurrent websockets")
     parser.add_argument("--http-concurrency", type=int, default=10)
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="runs per figure; the best is reported (the machine is shared)")
     parser.add_argument("--skip-moonraker", action="store_true")
     parser.add_argument("--skip-defaults", action="store_true",
                         help="do not measure moonlite on its embedded defaults")
