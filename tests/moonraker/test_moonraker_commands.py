@@ -245,3 +245,34 @@ async def test_http_forms_of_the_printer_endpoints(tmp_path: Path) -> None:
         assert status["display_status"]["message"] == "over http"
         async with session.get(f"{base}/printer/query_endstops/status") as resp:
             assert (await resp.json())["result"]["x"] == "TRIGGERED"
+
+
+async def test_two_tools_and_a_heated_chamber(tmp_path: Path) -> None:
+    extra = "[virtual_printer]\ntools: 2\nchamber: True\n"
+    async with printer_host(tmp_path / "data", extra=extra) as ph:
+        client = ph.client
+        heaters = (await query(client, {"heaters": None}))["heaters"]
+        assert heaters["available_heaters"] == ["extruder", "extruder1", "heater_bed",
+                                                "heater_generic chamber"]
+        await script(client, "SET_HEATER_TEMPERATURE HEATER=extruder1 TARGET=50\n"
+                             "SET_HEATER_TEMPERATURE HEATER=chamber TARGET=35\n"
+                             "ACTIVATE_EXTRUDER EXTRUDER=extruder1")
+        status = await query(client, {"extruder1": ["target"], "extruder": ["target"],
+                                      "heater_generic chamber": ["target"],
+                                      "toolhead": ["extruder"]})
+        assert status["extruder1"]["target"] == 50.0 and status["extruder"]["target"] == 0.0
+        assert status["heater_generic chamber"]["target"] == 35.0
+        assert status["toolhead"]["extruder"] == "extruder1"
+        with pytest.raises(RpcCallError):
+            await script(client, "SET_HEATER_TEMPERATURE HEATER=extruder2 TARGET=50")
+        settings = (await query(client, {"configfile": ["settings"]}))["configfile"]["settings"]
+        assert "extruder1" in settings and "heater_generic chamber" in settings
+        # the firmware's reports reach every heater object: wait until both hotends reported
+        reply = await client.call("printer.objects.subscribe", {"objects": {
+            "extruder1": ["temperature"], "heater_generic chamber": ["temperature"]}})
+        seen = reply["status"]
+        while seen["extruder1"].get("temperature", 0) <= 21 or \
+                seen["heater_generic chamber"].get("temperature", 0) <= 21:
+            note = await client.next_notification("notify_status_update")
+            for name, fields in note["params"][0].items():
+                seen[name].update(fields)
