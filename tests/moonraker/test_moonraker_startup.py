@@ -19,9 +19,41 @@ COMPONENT_CALLS = {
     "announcements": [("server.announcements.list", {})],
     "job_queue": [("server.job_queue.status", {})],
 }
+#: the keys each answer has (reference §11)
+SHAPES: dict[str, set[str]] = {
+    "server.info": {"klippy_connected", "klippy_state", "components", "failed_components",
+                    "registered_directories", "warnings", "websocket_count",
+                    "moonraker_version", "missing_klippy_requirements", "api_version",
+                    "api_version_string"},
+    "server.config": {"config", "orig", "files"},
+    "machine.system_info": {"system_info"},
+    "machine.proc_stats": {"moonraker_stats", "throttled_state", "cpu_temp", "network",
+                           "system_cpu_usage", "system_memory", "websocket_connections"},
+    "server.database.list": {"namespaces", "backups"},
+    "server.history.list": {"count", "jobs"},
+    "server.history.totals": {"job_totals", "auxiliary_totals"},
+    "server.webcams.list": {"webcams"},
+    "server.announcements.list": {"entries", "feeds"},
+    "server.job_queue.status": {"queued_jobs", "queue_state"},
+    "server.gcode_store": {"gcode_store"},
+    "access.users.list": {"users"},
+    "printer.objects.list": {"objects"},
+    "printer.objects.query": {"eventtime", "status"},
+    "printer.objects.subscribe": {"eventtime", "status"},
+}
 MAINSAIL_CONFIG_SECTIONS = ("virtual_sdcard", "pause_resume", "display_status",
                             "gcode_macro PAUSE", "gcode_macro RESUME",
                             "gcode_macro CANCEL_PRINT")
+
+
+async def call(client: RpcClient, method: str, params: dict[str, Any] | None = None) -> Any:
+    """Call `method` and check the answer's documented shape."""
+    result = await client.call(method, params or {})
+    if method in SHAPES:
+        assert isinstance(result, dict), (method, result)
+        missing = SHAPES[method] - set(result)
+        assert not missing, (method, missing)
+    return result
 
 
 def version_tuple(text: str) -> tuple[int, ...]:
@@ -101,7 +133,7 @@ async def check_configfile(client: RpcClient) -> None:
 
 async def get_directories(ph: PrinterHost, info: dict[str, Any]) -> None:
     for root in info["registered_directories"]:
-        listing = await ph.client.call("server.files.get_directory",
+        listing = await call(ph.client, "server.files.get_directory",
                                        {"path": root, "extended": True})
         assert {"dirs", "files", "disk_usage", "root_info"} <= set(listing)
 
@@ -110,22 +142,22 @@ async def component_calls(client: RpcClient, components: list[str]) -> None:
     for component, calls in COMPONENT_CALLS.items():
         if component in components:
             for method, params in calls:
-                await client.call(method, params)
+                await call(client, method, params)
 
 
 async def test_mainsail_startup_sequence(tmp_path: Path) -> None:
     async with printer_host(tmp_path / "data") as ph:
         client = ph.client
-        ident = await client.call("server.connection.identify", {
+        ident = await call(client, "server.connection.identify", {
             "client_name": "mainsail", "version": "2.18.0", "type": "web",
             "url": "http://localhost"})
         assert isinstance(ident["connection_id"], int)
-        info = await client.call("server.info")
+        info = await call(client, "server.info")
         assert info["klippy_connected"] is True and info["klippy_state"] == "ready"
-        await client.call("server.config")
-        await client.call("machine.system_info")
-        await client.call("machine.proc_stats")
-        databases = await client.call("server.database.list", {"root": "config"})
+        await call(client, "server.config")
+        await call(client, "machine.system_info")
+        await call(client, "machine.proc_stats")
+        databases = await call(client, "server.database.list", {"root": "config"})
         assert "mainsail" not in databases["namespaces"]
         async with aiohttp.ClientSession() as session, session.get(
                 f"{ph.running.url}/server/files/config/.theme/default.json") as resp:
@@ -133,24 +165,24 @@ async def test_mainsail_startup_sequence(tmp_path: Path) -> None:
             assert (await resp.json())["error"]["code"] == 404
         await component_calls(client, info["components"])
         await get_directories(ph, info)
-        info = await client.call("server.info")
+        info = await call(client, "server.info")
         assert info["klippy_state"] == "ready"
-        commands = await client.call("printer.objects.query",
+        commands = await call(client, "printer.objects.query",
                                      {"objects": {"gcode": ["commands"]}})
         gcode_commands = commands["status"]["gcode"]["commands"]
         for name in ("PAUSE", "RESUME", "CANCEL_PRINT", "SET_HEATER_TEMPERATURE",
                      "EXCLUDE_OBJECT", "G28", "M104"):
             assert "help" in gcode_commands[name]
-        check_printer_info(await client.call("printer.info"))
-        store = await client.call("server.gcode_store")
+        check_printer_info(await call(client, "printer.info"))
+        store = await call(client, "server.gcode_store")
         assert isinstance(store["gcode_store"], list)
-        names = (await client.call("printer.objects.list"))["objects"]
+        names = (await call(client, "printer.objects.list"))["objects"]
         assert "gcode_macro CANCEL_PRINT" in names
-        subscribed = await client.call("printer.objects.subscribe", {
+        subscribed = await call(client, "printer.objects.subscribe", {
             "objects": {name: None for name in names if not name.startswith("menu")}})
         assert isinstance(subscribed["eventtime"], float)
         check_subscribed_status(subscribed["status"], names)
-        temps = await client.call("server.temperature_store", {"include_monitors": True})
+        temps = await call(client, "server.temperature_store", {"include_monitors": True})
         assert isinstance(temps, dict)
         await check_configfile(client)
 
@@ -158,39 +190,39 @@ async def test_mainsail_startup_sequence(tmp_path: Path) -> None:
 async def test_fluidd_startup_sequence(tmp_path: Path) -> None:
     async with printer_host(tmp_path / "data") as ph:
         client = ph.client
-        await client.call("server.connection.identify", {
+        await call(client, "server.connection.identify", {
             "client_name": "fluidd", "version": "1.37.0", "type": "web",
             "url": "http://localhost"})
         try:
-            await client.call("server.database.get_item", {"namespace": "fluidd"})
+            await call(client, "server.database.get_item", {"namespace": "fluidd"})
             raise AssertionError("the fluidd namespace should not exist yet")
         except RpcCallError as exc:
             assert exc.code == -32601
         for key in ("uiSettings", "macros", "sensors", "console", "charts", "webcams",
                     "layout"):
-            posted = await client.call("server.database.post_item",
+            posted = await call(client, "server.database.post_item",
                                        {"namespace": "fluidd", "key": key, "value": {}})
             assert posted["key"] == key
-        info = await client.call("server.info")
-        await client.call("server.config")
-        await client.call("machine.proc_stats")
-        await client.call("machine.system_info")
-        config_files = await client.call("server.files.list", {"root": "config"})
+        info = await call(client, "server.info")
+        await call(client, "server.config")
+        await call(client, "machine.proc_stats")
+        await call(client, "machine.system_info")
+        config_files = await call(client, "server.files.list", {"root": "config"})
         assert isinstance(config_files, list)
-        check_printer_info(await client.call("printer.info"))
-        names = (await client.call("printer.objects.list"))["objects"]
-        subscribed = await client.call("printer.objects.subscribe", {
+        check_printer_info(await call(client, "printer.info"))
+        names = (await call(client, "printer.objects.list"))["objects"]
+        subscribed = await call(client, "printer.objects.subscribe", {
             "objects": {name: None for name in names if not name.startswith("menu")}})
         check_subscribed_status(subscribed["status"], names)
         # Fluidd's macro check is case-sensitive: the names are upper case as in Klipper
         assert {"gcode_macro PAUSE", "gcode_macro RESUME", "gcode_macro CANCEL_PRINT"} <= \
             set(subscribed["status"])
         if "authorization" in info["components"]:
-            await client.call("access.get_user")
-            await client.call("access.users.list")
+            await call(client, "access.get_user")
+            await call(client, "access.users.list")
         await component_calls(client, info["components"])
-        await client.call("server.gcode_store")
-        help_texts = await client.call("printer.gcode.help")
+        await call(client, "server.gcode_store")
+        help_texts = await call(client, "printer.gcode.help")
         assert help_texts["SET_GCODE_OFFSET"] and help_texts["TURN_OFF_HEATERS"]
-        temps = await client.call("server.temperature_store")
+        temps = await call(client, "server.temperature_store")
         assert isinstance(temps, dict)
