@@ -49,6 +49,8 @@ BASE_TOTALS: dict[str, float] = {
     "longest_job": 0.0, "longest_print": 0.0,
 }
 NO_USER = "No User"
+#: the largest integer SQLite binds (a larger uid, limit or start would raise OverflowError)
+SQLITE_MAX_INT = 2**63 - 1
 #: the PrintFailed reasons that are job statuses of their own (anything else is "error")
 FAILURE_STATUSES = {"error", "klippy_shutdown", "klippy_disconnect"}
 PRINT_EVENTS = {Events.PRINT_STARTED, Events.PRINT_DONE, Events.PRINT_FAILED,
@@ -68,7 +70,7 @@ def parse_uid(uid: str) -> int:
         value = int(uid, 16)
     except (TypeError, ValueError):
         raise ApiError(f"Invalid job uid: {uid}", 404) from None
-    if value < 0:
+    if not 0 <= value <= SQLITE_MAX_INT:
         raise ApiError(f"Invalid job uid: {uid}", 404)
     return value
 
@@ -365,7 +367,7 @@ class History(Component):
         tail = f"ORDER BY job_id {direction}"
         if limit > 0:
             tail += " LIMIT ? OFFSET ?"
-            values.extend((limit, max(0, start)))
+            values.extend((min(limit, SQLITE_MAX_INT), min(max(0, start), SQLITE_MAX_INT)))
         jobs = await self._records(await self._select(where, tuple(values), tail))
         return {"count": len(jobs), "jobs": jobs}
 

@@ -280,7 +280,9 @@ class Database:
         if not source.is_file():
             raise ApiError(f"Backup file '{filename}' not found", 404)
         try:
-            check = await aiosqlite.connect(f"file:{source}?mode=ro", uri=True)
+            # as_uri() percent-encodes the name: a '?', '#' or '%2F' in it must not become
+            # URI syntax, or the check would read another file than the one restored
+            check = await aiosqlite.connect(f"{source.as_uri()}?mode=ro", uri=True)
             try:
                 async with check.execute("PRAGMA integrity_check") as cur:
                     row = await cur.fetchone()

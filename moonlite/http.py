@@ -10,7 +10,15 @@ from multidict import MultiMapping
 
 from moonlite.appkeys import HOST, request_user
 from moonlite.middleware import error_response, public
-from moonlite.rpc import ApiError, Dispatcher, Registry, Request, RpcError, Transport
+from moonlite.rpc import (
+    ApiError,
+    Dispatcher,
+    Registry,
+    Request,
+    RpcError,
+    Transport,
+    loads_request,
+)
 
 if TYPE_CHECKING:
     from moonlite.server import Host
@@ -35,7 +43,7 @@ def _convert_hint(key: str, value: str) -> tuple[str, Any]:
                 raise ValueError(value)
             return name, lowered in ("true", "1")
         if hint == "json":
-            return name, json.loads(value)
+            return name, loads_request(value)
     except ValueError:
         raise ApiError(f"Invalid value for argument '{name}' ({hint}): {value!r}", 400) \
             from None
@@ -79,9 +87,9 @@ async def parse_args(request: web.Request) -> dict[str, Any]:
         raw = await request.read()
         if raw.strip():
             try:
-                body = json.loads(raw)
-            except ValueError:
-                raise ApiError("Invalid JSON body", 400) from None
+                body = loads_request(raw)
+            except ValueError as exc:
+                raise ApiError(f"Invalid JSON body: {exc}", 400) from None
             if not isinstance(body, dict):
                 raise ApiError("JSON body must be an object", 400)
             args.update(body)

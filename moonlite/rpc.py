@@ -6,6 +6,7 @@ import enum
 import inspect
 import json
 import logging
+import re
 import typing
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -20,6 +21,35 @@ INVALID_REQUEST = -32600
 METHOD_NOT_FOUND = -32601
 INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
+
+
+#: a JSON escape of a UTF-16 surrogate: only these can decode to a lone surrogate
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
+_SURROGATE_ESCAPE_BYTES = re.compile(rb"\\u[dD][89abcdefABCDEF]")
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def loads_request(text: str | bytes) -> Any:
+    """Decode JSON from a client; ValueError for anything that could not be answered or stored.
+
+    Besides malformed JSON this refuses NaN/Infinity (we would echo them as invalid JSON),
+    nesting deep enough to exhaust the decoder's recursion, and lone UTF-16 surrogates (they
+    cannot be encoded as UTF-8, so storing or logging them would fail later with a 500).
+    """
+    try:
+        value = json.loads(text, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+    pattern = _SURROGATE_ESCAPE_BYTES if isinstance(text, bytes) else _SURROGATE_ESCAPE
+    if pattern.search(text):  # type: ignore[arg-type]
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("lone UTF-16 surrogate in a string") from None
+    return value
 
 
 class Transport(enum.Flag):
@@ -288,8 +318,8 @@ class Dispatcher:
     async def handle_text(self, text: str | bytes, request: Request) -> str | None:
         """Answer a JSON-RPC message; None when nothing is to be sent (only notifications)."""
         try:
-            message = json.loads(text)
-        except (ValueError, UnicodeDecodeError):
+            message = loads_request(text)
+        except ValueError:
             return json.dumps(
                 {"jsonrpc": "2.0", "error": error_object(PARSE_ERROR, "Parse error"), "id": None}
             )

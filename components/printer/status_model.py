@@ -9,6 +9,8 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any, Protocol
 
+from moonlite.rpc import ApiError
+
 #: at most this many status updates per second to each client (Klippy's cadence)
 UPDATE_INTERVAL = 0.25
 #: kept out of subscription diffs (large and static), as Moonraker does
@@ -179,6 +181,9 @@ def parse_object_request(objects: dict[str, Any] | Iterable[str]) -> dict[str, F
             result[str(name)] = None
         elif isinstance(fields, str):
             result[str(name)] = [f for f in fields.split(",") if f]
+        elif isinstance(fields, list | tuple) and all(isinstance(f, str) for f in fields):
+            result[str(name)] = list(fields)
         else:
-            result[str(name)] = [str(f) for f in fields]
+            raise ApiError(f"Invalid fields for object '{name}': expected a list of field "
+                           "names, a comma-separated string or null", 400)
     return result
