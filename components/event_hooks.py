@@ -116,8 +116,12 @@ def lookup(key: str, values: dict[str, Any], payload: Payload) -> tuple[bool, An
     return True, node
 
 
-def render(template: str, values: dict[str, Any], payload: Payload,
-           quote: Callable[[str], str]) -> str:
+#: turns a substituted value into text safe at its place; `before` is the template text
+#: that precedes the placeholder (the shell quoting state there matters)
+Quoter = Callable[[str, str], str]
+
+
+def render(template: str, values: dict[str, Any], payload: Payload, quote: Quoter) -> str:
     """Substitute the placeholders of `template`; every substituted value goes through `quote`.
 
     Unknown placeholders stay as written, so shell `${VAR}` keeps working.
@@ -128,17 +132,48 @@ def render(template: str, values: dict[str, Any], payload: Payload,
         if token in ("{{", "}}"):
             return token[0]
         found, value = lookup(match.group(1), values, payload)
-        return quote(_text(value)) if found else token
+        return quote(_text(value), template[:match.start()]) if found else token
 
     return PLACEHOLDER.sub(substitute, template)
 
 
-def shell_quote(text: str) -> str:
-    """Quote a value for /bin/sh: whatever it holds, it stays one word of data."""
+def shell_state(before: str) -> str:
+    """The /bin/sh quoting state at the end of `before`: "" (unquoted), "'" or '"'."""
+    state = ""
+    escaped = False
+    for char in before:
+        if escaped:
+            escaped = False
+        elif state == "'":
+            state = "" if char == "'" else state
+        elif char == "\\":
+            escaped = True
+        elif state == '"':
+            state = "" if char == '"' else state
+        elif char in "'\"":
+            state = char
+    return state
+
+
+_DOUBLE_QUOTED_SPECIAL = re.compile(r'([$`"\\])')
+
+
+def shell_quote(text: str, before: str = "") -> str:
+    """Quote a value for /bin/sh: whatever it holds, it stays data, never code.
+
+    Outside quotes it becomes one word (`shlex.quote`). A placeholder the config wrote inside
+    quotes (`"{name}"`, `'{name}'`) is escaped for that context instead: `shlex.quote` there
+    would leave `$(...)` inside double quotes live.
+    """
+    state = shell_state(before)
+    if state == "'":
+        return text.replace("'", "'\\''")
+    if state == '"':
+        return _DOUBLE_QUOTED_SPECIAL.sub(r"\\\1", text)
     return shlex.quote(text)
 
 
-def gcode_value(text: str) -> str:
+def gcode_value(text: str, before: str = "") -> str:
     """A value inside a G-code line: line breaks would start new commands, so they go."""
     return text.replace("\r", " ").replace("\n", " ")
 
