@@ -32,6 +32,11 @@ class PrusaSlicerPlugin(SlicerPlugin, SettingsPlugin):
         a PrusaSlicer .ini used when a job names none."""
         return {"executable": "prusa-slicer", "default_profile": None}
 
+    def get_settings_restricted_paths(self) -> dict[str, list[list[str]]]:
+        """The command and the default profile are what runs: only admins see or change
+        them over the API (a plain logged-in user must not choose a program to execute)."""
+        return {"admin": [["executable"], ["default_profile"]]}
+
     def executable(self) -> list[str] | None:
         """The PrusaSlicer command (resolved program plus any arguments the `executable`
         setting gives, e.g. "flatpak run com.prusa3d.PrusaSlicer"), or None when the program
