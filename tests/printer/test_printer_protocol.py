@@ -302,3 +302,26 @@ async def test_error_without_disconnect_fails_only_the_job(
     assert rig.link.state is S.OPERATIONAL
     assert rig.rec.errors[-1] == ("Probing failed", False)
     assert (await rig.link.send("M114"))[0].startswith("X:")
+
+
+async def test_sd_card_reports(pty_rig: RigFactory, gcode_dir: Path, tmp_path: Path) -> None:
+    card = tmp_path / "card"
+    card.mkdir()
+    moves = [f"G1 X{100 * (i % 2)} F6000" for i in range(40)]  # 40 x 1 s of simulated moves
+    (card / "cube.gco").write_text("\n".join(["G28", *moves]) + "\n")
+    rig = await pty_rig(sd_dir=card, interval_scale=0.05, time_scale=0.01)
+    assert rig.link.firmware.has("AUTOREPORT_SD_STATUS")
+    assert "M27 S1" in rig.printer.executed  # SD status autoreport set up by the handshake
+    events: list[tuple[str, dict[str, object]]] = []
+    rig.link.listeners.sd.append(lambda event, data: events.append((event, data)))
+    await rig.link.send("M23 cube.gco")
+    size = (card / "cube.gco").stat().st_size
+    opened = ("file_opened", {"name": "cube.gco", "size": size})
+    assert events[:2] == [opened, ("file_selected", {})]
+    await rig.link.send("M24")
+    await rig.rec.wait_for(lambda: any(e == "done" for e, _ in events))
+    assert any(e == "progress" and d["size"] == size for e, d in events)
+    # the card's lines ran after M24 (the last ones may still be in the buffer at "Done")
+    after = rig.printer.executed[rig.printer.executed.index("M24") + 1 :]
+    ran = [c for c in after if not c.startswith("M113")]  # (set when busy: is first seen)
+    assert len(ran) > 30 and ran == ["G28", *moves][: len(ran)]
