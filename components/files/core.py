@@ -319,8 +319,10 @@ class FileManagerCore(Component):
             name = rel.rsplit("/", 1)[-1]
             fire(Events.FILE_ADDED, {"storage": storage, "path": rel, "name": name,
                                      "type": file_type(name)})
+        # folders count too: OctoPrint fires UpdatedFiles after adding or removing a folder
         if diff.root.name == "gcodes" and (diff.created_files or diff.modified_files
-                                           or diff.deleted_files):
+                                           or diff.deleted_files or diff.created_dirs
+                                           or diff.deleted_dirs):
             fire(Events.UPDATED_FILES, {"type": "printables"})
             fire(Events.UPDATED_FILES, {"type": "gcode"})  # deprecated name, still sent
 

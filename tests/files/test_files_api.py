@@ -174,7 +174,8 @@ async def test_directories_create_and_delete(api: Api) -> None:
     note = await api.note()
     assert note["action"] == "create_dir" and note["item"]["path"] == "new"
     assert await api.drain_events() == [
-        ("FolderAdded", {"storage": "local", "path": "new", "name": "new"})]
+        ("FolderAdded", {"storage": "local", "path": "new", "name": "new"}),
+        ("UpdatedFiles", {"type": "printables"}), ("UpdatedFiles", {"type": "gcode"})]
     with pytest.raises(RpcCallError) as err:
         await api.call("server.files.post_directory", {"path": "gcodes/new"})
     assert err.value.code == 400
