@@ -226,6 +226,12 @@ class LinkLifecycle(LinkCore):
             self._shutdown(message, exc, error=True)
         )
 
+    def _begin_fatal(self, message: str) -> None:
+        """Handle a fatal firmware error from synchronous code (once)."""
+        if self._closing or self._shutdown_task is not None:
+            return
+        self._shutdown_task = asyncio.get_running_loop().create_task(self._fatal(message))
+
     async def _fatal(self, message: str) -> None:
         """A fatal firmware error: M112 and heaters off (configurable), ERROR, close."""
         if self._closing:

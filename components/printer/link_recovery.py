@@ -110,7 +110,7 @@ class LinkRecovery(LinkLifecycle):
             timeout = self._comm_timeout()
             flow = self._flow
             if self._hello is not None:
-                await asyncio.sleep(timeout)
+                await asyncio.sleep(timeout / 4)  # the handshake has its own timeouts
                 continue
             if flow.inflight:
                 head = flow.inflight[0]

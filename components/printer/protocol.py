@@ -75,6 +75,9 @@ class MarlinProtocol(LinkRecovery):
                         break  # nothing more to send until something wakes us
         except (TransportClosed, OSError) as exc:
             self._lost(f"write failed: {exc}")
+        except Exception as exc:  # a bug must not leave the link silently stuck
+            log.exception("printer sender crashed")
+            self._lost(f"sender failed: {exc!r}")
 
     def _collect(self) -> bytes:
         """Take every line the window allows now: resends, queued commands, job lines."""
@@ -340,4 +343,4 @@ class MarlinProtocol(LinkRecovery):
                 if self.machine.state in JOB_STATES:
                     self.machine.set(S.OPERATIONAL)
             return
-        asyncio.get_running_loop().create_task(self._fatal(text))
+        self._begin_fatal(text)
