@@ -6,7 +6,8 @@ Starts stock Moonraker 0.11.0 (PyPI `moonraker`, in its own venv under bench-ven
 created on first use) with a minimal config and no Klippy, and moonlite twice: with a config
 that loads the same core set Moonraker runs without Klippy, and on its embedded defaults
 (virtual printer, files, history, analysis, plugins). Each server gets its own loopback port
-and data folder. The load comes from a separate process (pinned to another CPU than the
+and data folder; they run side by side and take turns being measured. The load comes from a
+separate process (pinned to another CPU than the
 servers when the machine has two or more) so that it does not share the servers' CPU. For each
 server it measures: websocket `server.info` round trips per second from 1 client and from N
 concurrent clients, HTTP `GET /server/info` requests per second, p50/p99 latency, the server's
@@ -349,39 +350,61 @@ def moonlite_server(root: Path, label: str, config: str | None) -> Server:
     return Server(label, argv, port, data)
 
 
-def measure(server: Server, args: argparse.Namespace, load_cpu: int | None) -> None:
-    """Idle RSS, then the three load figures, into `server`."""
-    server.wait_ready()
-    time.sleep(SETTLE)
+def idle_rss(server: Server) -> None:
+    """The median of five RSS samples over 2.5 s."""
     samples = []
     for _ in range(5):
         samples.append(server.rss_mb())
         time.sleep(0.5)
     server.idle_rss_mb = statistics.median(samples)
+
+
+def load_once(server: Server, key: str, args: argparse.Namespace, load_cpu: int | None
+              ) -> dict[str, Any]:
+    """One run of figure `key` against `server`, with the server's CPU time per request."""
     base = f"127.0.0.1:{server.port}"
-    runs = [("ws1", "ws", f"ws://{base}/websocket", 1),
-            ("wsN", "ws", f"ws://{base}/websocket", args.clients),
-            ("http", "http", f"http://{base}/server/info", args.http_concurrency)]
-    for key, kind, url, clients in runs:
-        tries = []
+    kind, url, clients = {
+        "ws1": ("ws", f"ws://{base}/websocket", 1),
+        "wsN": ("ws", f"ws://{base}/websocket", args.clients),
+        "http": ("http", f"http://{base}/server/info", args.http_concurrency)}[key]
+    cpu_before = server.cpu_seconds()
+    cmd = [sys.executable, __file__, "--load", kind, "--url", url, "--clients", str(clients),
+           "--duration", str(args.duration)]
+    if load_cpu is not None:
+        cmd += ["--cpu", str(load_cpu)]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False,
+                          timeout=args.duration + 120)
+    if done.returncode != 0:
+        raise RuntimeError(f"load {key} on {server.label} failed:\n{done.stderr}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    result["cpu_us_per_req"] = (server.cpu_seconds() - cpu_before) / max(
+        1, result["total_requests"]) * 1e6
+    return result
+
+
+def measure_all(servers: list[Server], args: argparse.Namespace, load_cpu: int | None) -> None:
+    """Idle RSS of each, then every figure, the servers taking turns.
+
+    The servers run side by side (idle unless measured) and take turns run by run, so that
+    whatever else loads the machine meanwhile falls on all of them alike; the best of the
+    `--repeat` runs of a figure is kept.
+    """
+    for server in servers:
+        server.wait_ready()
+    time.sleep(SETTLE)
+    for server in servers:
+        idle_rss(server)
+    tries: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for key in ("ws1", "wsN", "http"):
         for _ in range(args.repeat):
-            cpu_before = server.cpu_seconds()
-            cmd = [sys.executable, __file__, "--load", kind, "--url", url, "--clients",
-                   str(clients), "--duration", str(args.duration)]
-            if load_cpu is not None:
-                cmd += ["--cpu", str(load_cpu)]
-            done = subprocess.run(cmd, capture_output=True, text=True, check=False,
-                                  timeout=args.duration + 120)
-            if done.returncode != 0:
-                raise RuntimeError(f"load {key} on {server.label} failed:\n{done.stderr}")
-            result = json.loads(done.stdout.strip().splitlines()[-1])
-            result["cpu_us_per_req"] = (server.cpu_seconds() - cpu_before) / max(
-                1, result["total_requests"]) * 1e6
-            tries.append(result)
-        # the machine is shared: the best of the tries is the one least disturbed
-        server.results[key] = max(tries, key=lambda r: r["rps"])
-        print(f"  {server.label}: {key} " + ", ".join(f"{r['rps']:.0f}" for r in tries)
-              + " req/s", file=sys.stderr)
+            for server in servers:
+                tries.setdefault((server.label, key), []).append(
+                    load_once(server, key, args, load_cpu))
+        for server in servers:
+            runs = tries[(server.label, key)]
+            server.results[key] = max(runs, key=lambda r: r["rps"])
+            print(f"  {server.label}: {key} " + ", ".join(f"{r['rps']:.0f}" for r in runs)
+                  + " req/s", file=sys.stderr)
 
 
 # -- report ----------------------------------------------------------------------------------
@@ -467,12 +490,9 @@ def main() -> int:
         print(f"servers on CPU {server_cpu}, load generator on CPU {load_cpu}; "
               f"{args.duration:.0f} s per figure", file=sys.stderr)
         try:
-            for server in servers:  # one at a time: they never compete for the CPU
+            for server in servers:
                 server.start(server_cpu)
-                try:
-                    measure(server, args, load_cpu)
-                finally:
-                    server.stop()
+            measure_all(servers, args, load_cpu)
         finally:
             for server in servers:
                 server.stop()
