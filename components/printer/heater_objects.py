@@ -8,6 +8,7 @@ prints them, `B@:`, `C@:`, `@0:` …).
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
@@ -37,6 +38,8 @@ class HeaterObjects:
         #: report key (T0, B, C, A…) -> object name
         self.names: dict[str, str] = {}
         self.chamber_heated = chamber
+        #: set on every temperature report (TEMPERATURE_WAIT waits on it)
+        self.reported = asyncio.Event()
         for tool in range(tools):
             self._define(f"T{tool}", 0.0, 0.0)
         if bed:
@@ -115,6 +118,8 @@ class HeaterObjects:
             self.status.update(name, fields)
         if added:
             self._publish_lists()
+        self.reported.set()
+        self.reported.clear()
 
     def set_target(self, name: str, target: float) -> None:
         """A target the host just sent (the next report confirms it)."""

@@ -41,6 +41,8 @@ class JobObjects:
         self.idle_state = "Idle"
         self.last_activity = time.monotonic()
         self.printing_since: float | None = None
+        #: seconds without activity before "Ready" turns "Idle" (SET_IDLE_TIMEOUT)
+        self.idle_timeout = IDLE_TIMEOUT
 
     def started(self, job: Any) -> None:
         """A job started: forget the last one's layers and durations."""
@@ -140,7 +142,7 @@ class JobObjects:
             self.printing_since = None
             if self.idle_state == "Printing":
                 state = "Ready"
-            elif now - self.last_activity >= IDLE_TIMEOUT:
+            elif now - self.last_activity >= self.idle_timeout:
                 state = "Idle"
             else:
                 state = self.idle_state

@@ -127,8 +127,10 @@ class KlipperCommands:
         self.commands: dict[str, tuple[Handler, str]] = {}
         self._lock = asyncio.Lock()
         from .klipper_builtins import register_builtins
+        from .klipper_extras import register_extras
 
         register_builtins(self)
+        register_extras(self)
         self._register_macros()
         objects.gcode_help = {**MARLIN_HELP, **self.help()}
         objects.publish_commands()

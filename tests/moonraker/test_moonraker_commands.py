@@ -276,3 +276,27 @@ async def test_two_tools_and_a_heated_chamber(tmp_path: Path) -> None:
             note = await client.next_notification("notify_status_update")
             for name, fields in note["params"][0].items():
                 seen[name].update(fields)
+
+
+async def test_gcode_state_waits_and_kinematics(tmp_path: Path) -> None:
+    async with printer_host(tmp_path / "data") as ph:
+        client = ph.client
+        await script(client, "SET_KINEMATIC_POSITION X=0 Y=0 Z=0")
+        assert (await query(client, {"toolhead": ["homed_axes"]}))["toolhead"] == {
+            "homed_axes": "xyz"}
+        await script(client, "G1 X20 Y30 Z5 F3000\nM83\nM220 S80\n"
+                             "SAVE_GCODE_STATE NAME=park\n"
+                             "G90\nM82\nM220 S100\nG1 X100 Y100 Z20\n"
+                             "RESTORE_GCODE_STATE NAME=park MOVE=1\nM400")
+        move = (await query(client, {"gcode_move": None}))["gcode_move"]
+        assert move["gcode_position"][:3] == [20.0, 30.0, 5.0]
+        assert move["absolute_extrude"] is False and move["speed_factor"] == 0.8
+        assert ph.printer.virtual_printer.motion.machine()[:3] == (20.0, 30.0, 5.0)
+        with pytest.raises(RpcCallError, match="Unknown g-code state"):
+            await script(client, "RESTORE_GCODE_STATE NAME=nothing")
+        # TEMPERATURE_WAIT returns once the sensor is in range (the target is left alone)
+        await script(client, "M104 S60\nTEMPERATURE_WAIT SENSOR=extruder MINIMUM=45")
+        extruder = (await query(client, {"extruder": ["temperature", "target"]}))["extruder"]
+        assert extruder["temperature"] >= 45 and extruder["target"] == 60
+        await script(client, "SET_IDLE_TIMEOUT TIMEOUT=900")
+        assert ph.printer.objects.job.idle_timeout == 900
