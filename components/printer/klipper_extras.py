@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
@@ -70,7 +72,9 @@ def register_extras(kc: KlipperCommands) -> None:
         while not low <= float(obj["temperature"]) <= high:
             if not kc.printer.link.is_operational:
                 raise GcodeError("Printer is not ready")
-            await objects.heaters.reported.wait()
+            # reports come every few seconds; look at the link again if they stop
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(objects.heaters.reported.wait(), 5.0)
 
     async def idle_timeout(call: GcodeCall) -> None:
         objects.job.idle_timeout = call.get_float("TIMEOUT", minval=1.0)
