@@ -36,6 +36,9 @@ SEND_TIMEOUT = 10.0
 #: how often pending writes are checked against SEND_TIMEOUT
 WATCHDOG_INTERVAL = 1.0
 MAX_MESSAGE_SIZE = 4 * 1024 * 1024
+#: requests of one client being answered at once; past this its socket is not read until one
+#: finishes (TCP back-pressure), so a client cannot pile up unbounded tasks and printer work
+MAX_PENDING_REQUESTS = 256
 
 _ids = itertools.count(1)
 
@@ -285,6 +288,8 @@ class WebsocketManager:
                     task = asyncio.create_task(self._answer(conn, msg.data))
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
+                    if len(tasks) >= MAX_PENDING_REQUESTS:
+                        await asyncio.wait(set(tasks), return_when=asyncio.FIRST_COMPLETED)
                 elif msg.type == WSMsgType.BINARY:
                     conn.send({"jsonrpc": "2.0", "id": None, "error": {
                         "code": -32600, "message": "Invalid Request: binary frames not supported"}})
