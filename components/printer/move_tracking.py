@@ -201,6 +201,15 @@ class MoveState:
             tool = int(params.get("T", self.tool))
             self.targets["extruder" if tool == 0 else f"extruder{tool}"] = value
 
+    def reset_machine(self) -> None:
+        """The board (re)started: Marlin's power-on modes, nothing homed, fan off."""
+        fresh = MoveState()
+        for name in ("absolute_coordinates", "absolute_extrude", "speed_factor",
+                     "extrude_factor", "gcode_position", "base", "homed", "tool",
+                     "fan_speed", "message", "motors_on"):
+            setattr(self, name, getattr(fresh, name))
+        self.version += 1
+
     def reset_job(self) -> None:
         """A new job starts: filament and layer counting from zero, M73 forgotten."""
         self.filament_used = 0.0

@@ -280,6 +280,9 @@ class ObjectTracker:
         self._publish_webhooks()
 
     def _on_connected(self, firmware: Any) -> None:
+        # a (re)connection resets the board (DTR, or it said `start`): modes and homing too
+        self.moves.reset_machine()
+        self.refresh()
         self._publish_webhooks()
         self._publish_mcu(firmware)
         self._settings_asked = False

@@ -179,7 +179,13 @@ async def test_emergency_stop_and_firmware_restart(tmp_path: Path) -> None:
         assert await client.call("printer.firmware_restart") == "ok"
         await client.next_notification("notify_klippy_ready")
         await wait_ready(client)
-        assert await script(client, "G28") == "ok"
+        assert await script(client, "G28\nM220 S50") == "ok"
+        await client.call("printer.firmware_restart")
+        await client.next_notification("notify_klippy_ready")
+        # the board restarted: nothing is homed, factors are back to 100 %
+        status = await query(client, {"toolhead": ["homed_axes"], "gcode_move": None})
+        assert status["toolhead"]["homed_axes"] == ""
+        assert status["gcode_move"]["speed_factor"] == 1.0
         await client.call("printer.restart")
         await client.next_notification("notify_klippy_disconnected")
         await client.next_notification("notify_klippy_ready")
