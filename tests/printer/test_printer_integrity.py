@@ -94,9 +94,12 @@ async def test_stream_over_tcp_to_a_virtual_printer(gcode_dir: Path) -> None:
         link = PrinterLink(printer, writer.write, writer.close)
         links.append(link)
         link.start()
-        while data := await reader.read(4096):
-            link.from_host(data)
-        await link.stop()
+        try:
+            while data := await reader.read(4096):
+                link.from_host(data)
+        finally:
+            await link.stop()
+            writer.close()
 
     server = await asyncio.start_server(serve, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
