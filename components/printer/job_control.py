@@ -208,8 +208,8 @@ class JobControl:
             return False
         stream.halted = value
         if value:
-            await self.link._wait_drained()
+            await self.link.wait_drained()
         else:
-            self.link._wake.set()
+            self.link.wake_sender()
         return True
 
