@@ -60,7 +60,8 @@ def register_builtins(kc: KlipperCommands) -> None:
     async def print_file(call: GcodeCall) -> None:
         filename = call.get("FILENAME").strip()
         try:
-            await printer.print_file(filename)
+            # typed in the console (or run by a macro): PrintStarted's job_source says so
+            await printer.print_file(filename, source="console")
         except ApiError as exc:
             raise GcodeError(exc.message) from None
 
