@@ -10,6 +10,10 @@ from moonlite.transport.base import Transport, TransportClosed
 
 #: a "line" longer than this without a terminator is garbage: hand it up as it is
 MAX_LINE_BYTES = 4096
+#: received lines waiting for the reader; past this the transport stops reading (the peer is
+#: held back by flow control) until the reader has taken them down to RESUME_LINES
+MAX_BUFFERED_LINES = 1000
+RESUME_LINES = 100
 
 
 class LineProtocol(asyncio.Protocol):
@@ -27,6 +31,7 @@ class LineProtocol(asyncio.Protocol):
         self._waiter: asyncio.Future[None] | None = None
         self._drain: asyncio.Future[None] | None = None
         self._error: BaseException | None = None
+        self._reading_paused = False
 
     # asyncio callbacks ---------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -49,6 +54,10 @@ class LineProtocol(asyncio.Protocol):
         for part in parts:
             if part:
                 lines.append(part)
+        if len(lines) > MAX_BUFFERED_LINES and not self._reading_paused \
+                and self.transport is not None:
+            self._reading_paused = True
+            self.transport.pause_reading()
         waiter = self._waiter
         if lines and waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -84,7 +93,12 @@ class LineProtocol(asyncio.Protocol):
                 await self._waiter
             finally:
                 self._waiter = None
-        return lines.popleft()
+        line = lines.popleft()
+        if self._reading_paused and len(lines) <= RESUME_LINES:
+            self._reading_paused = False
+            if self.transport is not None and not self.transport.is_closing():
+                self.transport.resume_reading()
+        return line
 
     async def write(self, data: bytes) -> None:
         """Write `data`; wait while the transport asks us to pause."""
