@@ -52,24 +52,3 @@ def hooks_of(running: RunningHost) -> EventHooks:
 async def next_run(queue: asyncio.Queue[HookRun], timeout: float = 10.0) -> HookRun:
     """The next finished hook run."""
     return await asyncio.wait_for(queue.get(), timeout)
-
-
-async def wait_printer_ready(host: Host, timeout: float = 20.0) -> None:
-    """Wait until the printer component is connected and idle (checked on every event)."""
-    changed = asyncio.Event()
-
-    def on_event(_event: str, _payload: dict[str, Any]) -> None:
-        changed.set()
-
-    def ready() -> bool:
-        state = getattr(host.get_component("printer"), "get_state_id", None)
-        return callable(state) and state() == "OPERATIONAL"
-
-    unsubscribe = host.events.subscribe("*", on_event)
-    try:
-        async with asyncio.timeout(timeout):
-            while not ready():
-                changed.clear()
-                await changed.wait()
-    finally:
-        unsubscribe()

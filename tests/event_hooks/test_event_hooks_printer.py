@@ -6,11 +6,12 @@ import shlex
 import shutil
 from pathlib import Path
 
-from hook_helpers import hooks_of, next_run, wait_printer_ready
+from hook_helpers import hooks_of, next_run
+from moonlite.components.event_hooks import HookRun
 from moonlite.components.printer.component import PrinterComponent
 
 from moonlite.events import Events
-from moonlite.testing import RpcClient, running_host
+from moonlite.testing import RpcClient, running_host, wait_printer_ready
 from moonlite.transport.virtual import VirtualTransport
 
 HEXNUT = "hexnut_marlin2.gcode"
@@ -104,7 +105,7 @@ time_scale: 0
         for name in names:
             await wait_printer_ready(running.host)
             await client.call("printer.print.start", {"filename": name}, timeout=20)
-            by_hook = {}
+            by_hook: dict[str, HookRun] = {}
             while set(by_hook) != {"announce", "finished"}:
                 run = await next_run(runs, 20)
                 by_hook[run.hook] = run

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -64,26 +63,4 @@ async def next_change(client: RpcClient, action: str, filename: str) -> dict[str
         note = await client.next_notification("notify_history_changed")
         change: dict[str, Any] = note["params"][0]
         if change["action"] == action and change["job"]["filename"] == filename:
-            return change["job"]  # type: ignore[no-any-return]
-
-
-async def wait_printer_ready(host: Host, timeout: float = 20.0) -> None:
-    """Wait until the printer component is connected and idle (checked on every event)."""
-    changed = asyncio.Event()
-
-    def on_event(_event: str, _payload: dict[str, Any]) -> None:
-        changed.set()
-
-    def ready() -> bool:
-        printer = host.get_component("printer")
-        state = getattr(printer, "get_state_id", None)
-        return callable(state) and state() == "OPERATIONAL"
-
-    unsubscribe = host.events.subscribe("*", on_event)
-    try:
-        async with asyncio.timeout(timeout):
-            while not ready():
-                changed.clear()
-                await changed.wait()
-    finally:
-        unsubscribe()
+            return change["job"]

@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 
 import aiohttp
-from history_helpers import next_change, wait_printer_ready
+from history_helpers import next_change
 
-from moonlite.testing import RpcClient, running_host
+from moonlite.testing import RpcClient, running_host, wait_printer_ready
 
 CONFIG = """\
 [file_manager]
