@@ -284,6 +284,30 @@ async def _link_actions(log: EventRecorder, session: aiohttp.ClientSession,
     await log.wait_event("Disconnected", start)
 
 
+#: Moonraker notifications the same actions must have sent (docs/events.md)
+EXPECTED_NOTIFICATIONS = {
+    ("notify_filelist_changed", "create_file"), ("notify_filelist_changed", "create_dir"),
+    ("notify_filelist_changed", "move_dir"), ("notify_filelist_changed", "delete_dir"),
+    ("notify_history_changed", "added"), ("notify_history_changed", "finished"),
+    ("notify_klippy_ready", None),
+}
+#: history statuses of the finished jobs: PrintDone, PrintCancelled, PrintFailed (M112)
+EXPECTED_HISTORY = {"completed", "cancelled", "klippy_shutdown"}
+
+
+async def _moonraker_notifications(client: RpcClient) -> None:
+    """The websocket client got the notifications that go with the events."""
+    seen: set[tuple[str, str | None]] = set()
+    finished: set[str] = set()
+    while not (EXPECTED_NOTIFICATIONS <= seen and EXPECTED_HISTORY <= finished):
+        note = await asyncio.wait_for(client.notifications.get(), 10)
+        params = note.get("params") or [{}]
+        first = params[0] if isinstance(params[0], dict) else {}
+        seen.add((note["method"], first.get("action")))
+        if note["method"] == "notify_history_changed" and first.get("action") == "finished":
+            finished.add(first["job"]["status"])
+
+
 def _check_catalogue(events: list[tuple[str, dict[str, Any]]]) -> None:
     fired: dict[str, list[dict[str, Any]]] = {}
     for event, payload in events:
@@ -317,6 +341,7 @@ async def test_every_catalogued_event_fires_with_its_payload_keys(tmp_path: Path
                 await _job_actions(log, session, running, client)
                 await _plugin_actions(log, running, client)
                 await _link_actions(log, session, running, client)
+                await _moonraker_notifications(client)
             assert await log.wait_event("ClientClosed") == {"remoteAddress": "127.0.0.1"}
         bus = running.host.events
     # Shutdown fires while the host stops (its subscribers may be gone): the history keeps it
