@@ -191,23 +191,30 @@ async def test_emergency_stop_and_firmware_restart(tmp_path: Path) -> None:
         await client.next_notification("notify_klippy_ready")
 
 
-async def _objects_loaded(ph: PrinterHost) -> list[dict[str, Any]]:
-    """The labelled objects of the job, once the file scan published them."""
+async def _printing_object(ph: PrinterHost) -> list[dict[str, Any]]:
+    """The job's labelled objects, once the head is inside one of them."""
     reply = await ph.client.call("printer.objects.subscribe",
-                                 {"objects": {"exclude_object": ["objects"]}})
-    objects: list[dict[str, Any]] = reply["status"]["exclude_object"]["objects"]
-    while not objects:
+                                 {"objects": {"exclude_object": None}})
+    state = reply["status"]["exclude_object"]
+    while not state["objects"] or state["current_object"] is None:
         note = await ph.client.next_notification("notify_status_update")
-        objects = note["params"][0].get("exclude_object", {}).get("objects", [])
+        state.update(note["params"][0].get("exclude_object", {}))
+    assert state["current_object"] == state["objects"][0]["name"]
+    objects: list[dict[str, Any]] = state["objects"]
     return objects
 
 
 async def test_exclude_object_during_a_print(tmp_path: Path) -> None:
     torus = "torus_marlin.gcode"
-    async with printer_host(tmp_path / "data", time_scale=0.05, files=(torus,)) as ph:
+    fast_heating = "[virtual_printer]\nheat_rate: 40\nbed_heat_rate: 20\n"
+    async with printer_host(tmp_path / "data", time_scale=0.05, files=(torus,),
+                            extra=fast_heating) as ph:
         client = ph.client
         await client.call("printer.print.start", {"filename": torus})
-        objects = await _objects_loaded(ph)
+        objects = await _printing_object(ph)
+        # PrusaSlicer's labels give one object, centred on the bed
+        assert [o["name"] for o in objects] == ["TORUS.STL_ID_0_COPY_0"]
+        assert objects[0]["center"] == pytest.approx([100.0, 100.0], abs=0.1)
         name = objects[0]["name"]
         await script(client, f"EXCLUDE_OBJECT NAME={name.lower()}")
         status = await query(client, {"exclude_object": None})
@@ -230,6 +237,8 @@ async def test_exclude_object_during_a_print(tmp_path: Path) -> None:
         total = net_extrusion(ph.gcodes / torus)
         assert status["print_stats"]["filament_used"] < used + 0.2 * total
         assert status["toolhead"]["position"][2] > 5  # the layers still went up
+        final = await query(client, {"exclude_object": None})
+        assert final["exclude_object"]["current_object"] is None
 
 
 async def test_http_forms_of_the_printer_endpoints(tmp_path: Path) -> None:
