@@ -67,11 +67,11 @@ class MoonrakerPrinterApi:
 
     def setup_moonraker(self) -> None:
         """Create the object tracker and the command layer and wire the notifications."""
+        self._was_ready = False
         self.objects = ObjectTracker(self)
         self.klipper = KlipperCommands(self, self.objects, self.respond)
         self.objects.webhooks_listeners.append(self._notify_klippy)
         self.link.listeners.line.append(self._console_line)
-        self._was_ready = False
 
     # ------------------------------------------------------------------ console
     def _data_store(self) -> Any:
