@@ -187,6 +187,10 @@ class JobControl:
             else:
                 stream = self._stream
                 assert stream is not None
+                if self.link.firmware.has("EMERGENCY_PARSER"):
+                    # a heat-up wait (M109/M190) in flight would hold the cancel for minutes;
+                    # M108 ends it at once and is a no-op otherwise (OctoPrint does the same)
+                    await self.link.send_emergency("M108")
                 await stream.cancel()
                 self._catch_up()
             job.position = await self.position() or job.position

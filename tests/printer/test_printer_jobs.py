@@ -148,6 +148,10 @@ async def test_cancel_runs_the_cancel_script_and_reports_the_position(tmp_path: 
         await printer.start_print(TORUS)
         cancelled = await log.wait_event("PrintCancelled")
         executed = job_lines(vp.executed[before:])
+        # M108 ends a heat-up wait that would hold the cancel; it is sent once, before M114
+        assert executed.count("M108") == 1
+        assert executed.index("M108") < executed.index("M114")
+        executed.remove("M108")
         cut = split_at_first(executed, "M114")
         assert executed[:cut] == file_lines[:cut]
         assert executed[cut + 1:] == ["M84", "M104 T0 S0", "M140 S0", "M106 S0"]
@@ -318,3 +322,25 @@ async def test_firmware_reset_mid_print_over_a_real_pty(tmp_path: Path) -> None:
     finally:
         await server.close()
         await printer_fw.close()
+
+
+async def test_cancel_during_a_heat_up_wait_does_not_wait_for_the_heater(tmp_path: Path) -> None:
+    # real-time heating: M109 S200 from ambient would hold the line for about a minute
+    async with printer_host(tmp_path / "data", extra="time_scale: 1\nresidency_time: 0",
+                            files=(HEXNUT,)) as (_running, printer, log):
+        vp = printer.virtual_printer
+        assert vp is not None
+        waiting = asyncio.Event()
+
+        def on_line(line: str) -> None:
+            if " W:" in line:  # Marlin's progress lines while M109 waits
+                waiting.set()
+
+        printer.link.listeners.line.append(on_line)
+        await printer.start_print(HEXNUT)
+        await asyncio.wait_for(waiting.wait(), 10)
+        assert await printer.cancel_print()
+        cancelled = await log.wait_event("PrintCancelled", timeout=10)
+        assert cancelled["name"] == HEXNUT
+        heater = vp.tool_heater(0)
+        assert heater is not None and heater.actual < 150  # far from 200: nobody waited
