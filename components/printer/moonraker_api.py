@@ -108,7 +108,7 @@ class MoonrakerPrinterApi:
     @api("printer.info", verbs=BOTH_VERBS)
     async def printer_info(self) -> dict[str, Any]:
         """Printer state (`ready`, `startup`, `shutdown`, `error`) and host details."""
-        self.objects.ask_settings()
+        await self.objects.ask_settings()
         state = self.status.get("webhooks", "state")
         message = self.status.get("webhooks", "state_message")
         firmware = getattr(self.link.firmware, "fields", {})

@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 #: seconds between publications of fast-changing values (Klipper's status cadence)
 TICK = 0.25
 READY_MESSAGE = "Printer is ready"
+#: how long printer.info waits for the first M503 answer
+SETTINGS_TIMEOUT = 3.0
 
 WebhooksListener = Callable[[str, str], None]
 
@@ -70,6 +72,7 @@ class ObjectTracker:
         self._last_live: tuple[float, list[float]] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._settings_asked = False
+        self._settings_task: asyncio.Task[None] | None = None
         #: the values of the last flush
         self._flushed: dict[str, dict[str, Any]] = {}
         self.status.listeners.insert(0, self._drop_unchanged)
@@ -287,16 +290,23 @@ class ObjectTracker:
         self._publish_mcu(firmware)
         self._settings_asked = False
 
-    def ask_settings(self) -> None:
+    async def ask_settings(self, timeout: float = SETTINGS_TIMEOUT) -> None:
         """Ask M503 once per connection, when a client first looks (printer.info).
 
         Asked lazily rather than at connect so that a host without Moonraker clients sends
-        the printer nothing it did not ask for.
+        the printer nothing it did not ask for; awaited (up to `timeout`) so that the
+        client's next call, usually the subscription, already gets the final `configfile`.
         """
-        if self._settings_asked or not self.printer.link.is_operational:
-            return
-        self._settings_asked = True
-        self._spawn(self._query_settings())
+        if not self._settings_asked and self.printer.link.is_operational:
+            self._settings_asked = True
+            self._settings_task = asyncio.get_running_loop().create_task(
+                self._query_settings())
+            self._tasks.add(self._settings_task)
+            self._settings_task.add_done_callback(self._tasks.discard)
+        task = self._settings_task
+        if task is not None and not task.done():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(task), timeout)
 
     async def _query_settings(self) -> None:
         """M503: motion limits for `toolhead` and `configfile`."""

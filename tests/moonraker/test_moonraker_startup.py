@@ -90,6 +90,10 @@ def check_subscribed_status(status: dict[str, Any], names: list[str]) -> None:
         "minimum_cruise_ratio", "square_corner_velocity"}
     # the virtual printer's volume (220 x 220 x 250) and M503's limits (M203 X500, M204 P)
     assert status["toolhead"]["axis_maximum"] == [220.0, 220.0, 250.0, 0.0]
+    # M503 (asked by printer.info) was in before the subscription: 500 mm/s, not the
+    # profile's 6000 mm/min
+    assert status["toolhead"]["max_velocity"] == 500.0
+    assert status["configfile"]["settings"]["printer"]["max_velocity"] == 500.0
     assert set(status["gcode_move"]) >= {"speed_factor", "speed", "extrude_factor",
                                          "absolute_coordinates", "absolute_extrude",
                                          "homing_origin", "position", "gcode_position"}
