@@ -152,7 +152,8 @@ def zip_items(items: list[tuple[str, Path, Root]], dest: Path, store_only: bool)
     """Write a zip of `items` (archive name, path, root) to `dest` through a temporary file.
 
     Folders are walked without following links; files whose real path leaves their root are
-    left out.
+    left out, and so is whatever is not a regular file (a broken link would fail the archive,
+    a FIFO would block the worker forever).
     """
     compression = zipfile.ZIP_STORED if store_only else zipfile.ZIP_DEFLATED
     handle, temp = tempfile.mkstemp(prefix=UPLOAD_PREFIX, dir=dest.parent)
@@ -164,12 +165,13 @@ def zip_items(items: list[tuple[str, Path, Root]], dest: Path, store_only: bool)
                     for dirpath, _dirnames, filenames in os.walk(path):
                         for name in sorted(filenames):
                             full = os.path.join(dirpath, name)
-                            if name.startswith(UPLOAD_PREFIX) or not _inside(root.real, full) \
+                            if name.startswith(UPLOAD_PREFIX) or not os.path.isfile(full) \
+                                    or not _inside(root.real, full) \
                                     or os.path.samefile(full, temp):
                                 continue
                             rel = os.path.relpath(full, path).replace(os.sep, "/")
                             archive.write(full, f"{arcname}/{rel}")
-                elif _inside(root.real, str(path)):
+                elif path.is_file() and _inside(root.real, str(path)):
                     archive.write(path, arcname)
         os.replace(temp, dest)
     except BaseException:
