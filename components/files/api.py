@@ -147,6 +147,8 @@ class FileManager(FileRoutes):
             raise ApiError("Cannot copy a root directory", 403)
         if not src_path.exists():
             raise ApiError(f"File does not exist: {source}", 404)
+        if not (src_path.is_dir() or src_path.is_file()):
+            raise ApiError(f"Not a regular file: {source}", 400)
         if dst_path.is_dir() and not dst_path.is_symlink():
             dst_rel = f"{dst_rel}/{src_path.name}"
             dst_path = dst_path / src_path.name

@@ -112,11 +112,27 @@ def list_directory(root: Root, path: Path) -> DirectoryListing:
     )
 
 
+def special_entries(folder: str, names: list[str]) -> set[str]:
+    """The names in `folder` that are neither files, folders nor links (FIFOs, sockets,
+    devices): copying one blocks or fails."""
+    ignored = set()
+    for name in names:
+        try:
+            mode = os.lstat(os.path.join(folder, name)).st_mode
+        except OSError:
+            continue
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode)):
+            ignored.add(name)
+    return ignored
+
+
 def copy_item(source: Path, dest: Path) -> None:
-    """Copy a file or a folder tree (links are copied as links, never followed)."""
+    """Copy a file or a folder tree (links are copied as links, never followed; special
+    files are left out)."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     if source.is_dir() and not source.is_symlink():
-        shutil.copytree(source, dest, symlinks=True, dirs_exist_ok=True)
+        shutil.copytree(source, dest, symlinks=True, dirs_exist_ok=True,
+                        ignore=special_entries)
     else:
         copy_file_atomically(source, dest)
 
