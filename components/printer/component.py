@@ -13,7 +13,7 @@ from pydantic import Field
 
 from moonlite.component import Component
 from moonlite.config import SectionModel, validate_section
-from moonlite.events import Events
+from moonlite.events import Events, on_event
 from moonlite.rpc import ApiError
 from moonlite.transport.base import Transport
 from moonlite.transport.factory import detect, open_transport
@@ -146,6 +146,16 @@ class PrinterComponent(MoonrakerPrinterApi, PrinterInterface, ProfilesApi, Objec
             await self.run_script("afterPrinterConnected")
         except Exception as exc:
             log.warning("afterPrinterConnected script failed: %s", exc)
+
+    @on_event(Events.FILE_REMOVED)
+    def _on_file_removed(self, _event: str, payload: dict[str, Any]) -> None:
+        # a removed selected file is deselected (FileDeselected), as OctoPrint's file API
+        # does; the printed file cannot be removed (the files component refuses)
+        selected = self.jobs.selected
+        if (selected is not None and selected.origin == "local"
+                and payload.get("storage") == "local" and payload.get("path") == selected.path
+                and self.jobs.active is None):
+            self.jobs.unselect()
 
     def _on_action(self, name: str, args: str) -> None:
         self.callbacks.registered_message(name, args)

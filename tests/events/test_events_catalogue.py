@@ -348,3 +348,31 @@ async def test_every_catalogued_event_fires_with_its_payload_keys(tmp_path: Path
     if not log.named("Shutdown"):
         log.events.extend((e, p) for _t, e, p in bus.history if e == "Shutdown")
     _check_catalogue(log.events)
+
+
+async def test_removing_the_selected_file_deselects_it(tmp_path: Path) -> None:
+    # OctoPrint's file API deselects a deleted selected file (FileDeselected); moonlite does
+    # it for any removal of the selected file (API, move, on disk), never for the printed one
+    data = tmp_path / "data"
+    (data / "gcodes").mkdir(parents=True)
+    for name in ("a.gcode", "b.gcode"):
+        (data / "gcodes" / name).write_text("G28\nG1 Z1 F300\n")
+    async with running_host(data, CONFIG) as running, \
+            RpcClient.connect(running.ws_url) as client:
+        log = EventRecorder(running)
+        await log.wait_event("PrinterStateChanged",
+                             where=lambda p: p["state_id"] == "OPERATIONAL")
+        printer: Any = running.host.get_component("printer")
+        await printer.select_file("a.gcode")
+        await log.wait_event("FileSelected", where=_path_is("a.gcode"))
+        start = len(log.events)
+        await client.call("server.files.delete_file", {"path": "gcodes/b.gcode"})
+        await client.call("server.files.delete_file", {"path": "gcodes/a.gcode"})
+        await log.wait_event("FileDeselected", start)
+        # after the FileRemoved of the selected file, not the other one
+        assert log.index("FileRemoved", start, _path_is("a.gcode")) < log.index(
+            "FileDeselected", start)
+        assert log.index("FileRemoved", start, _path_is("b.gcode")) < log.index(
+            "FileRemoved", start, _path_is("a.gcode"))
+        assert len(log.named("FileDeselected")) == 1
+        assert printer.jobs.selected is None
