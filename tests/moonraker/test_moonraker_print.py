@@ -126,3 +126,27 @@ async def test_firmware_kill_ends_the_print_in_error(tmp_path: Path) -> None:
         assert webhooks["state"] in ("error", "shutdown")
         assert "Thermal Runaway" in webhooks["state_message"]
         assert "FIRMWARE_RESTART" in webhooks["state_message"]
+
+
+async def next_fan_speed(client: Any) -> float:
+    while True:
+        note = await client.next_notification("notify_status_update")
+        if "fan" in note["params"][0]:
+            speed: float = note["params"][0]["fan"]["speed"]
+            return speed
+
+
+async def test_a_value_back_where_it_was_is_not_sent_again(tmp_path: Path) -> None:
+    async with printer_host(tmp_path / "data") as ph:
+        client = ph.client
+        status = ph.printer.status
+        await client.call("printer.objects.subscribe", {"objects": {"fan": ["speed"]}})
+        status.update("fan", {"speed": 0.3})
+        status.flush()
+        assert await next_fan_speed(client) == 0.3
+        # 0.3 -> 0.6 -> 0.3 between two flushes: subscribers already have 0.3
+        status.update("fan", {"speed": 0.6})
+        status.update("fan", {"speed": 0.3})
+        status.flush()
+        status.update("fan", {"speed": 0.7})
+        assert await next_fan_speed(client) == 0.7
