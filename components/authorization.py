@@ -40,7 +40,7 @@ class Authorization(Component):
     async def login(self, username: str, password: str, source: str = "moonlite"
                     ) -> dict[str, Any]:
         """Check a password; answer an access token and a refresh token."""
-        user = self.auth.check_password(username, password)
+        user = await self.auth.check_password(username, password)
         return self._login_result(user, "user_logged_in")
 
     @api("access.refresh_jwt", "POST", transports=HTTP_WS, auth=False)
@@ -92,7 +92,7 @@ class Authorization(Component):
                              ) -> dict[str, Any]:
         """Change the caller's password (tokens are revoked)."""
         name = self._real_user(request)
-        self.auth.check_password(name, password)
+        await self.auth.check_password(name, password)
         await self.auth.set_password(name, new_password)
         return {"username": name, "action": "user_password_reset"}
 

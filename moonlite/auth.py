@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
 import hashlib
 import hmac
@@ -26,6 +27,12 @@ API_KEY_USER = "_API_KEY_USER_"
 ONESHOT_LIFETIME = 5.0
 ACCESS_LIFETIME = 3600.0
 JWT_ALGORITHM = "HS256"
+#: a password hash costs ~100 ms of CPU and 16 MiB: it runs in a worker thread (login is
+#: public, the event loop also feeds the printer) and one at a time (a password guesser gets
+#: no more than one core, and the loop keeps the other)
+HASH_CONCURRENCY = 1
+#: hashed for an unknown user name too, so that the answer time does not tell names apart
+DUMMY_SALT = "00" * 16
 
 USER_MIGRATIONS = [
     "CREATE TABLE authorized_users (username TEXT PRIMARY KEY, password_hash TEXT NOT NULL,"
@@ -84,6 +91,7 @@ class Auth:
         self._hosts: set[str] = set()
         self._oneshot: dict[str, tuple[float, dict[str, Any]]] = {}
         self._db: Database | None = None
+        self._hashing = asyncio.Semaphore(HASH_CONCURRENCY)
         for item in config.trusted_clients:
             try:
                 self._networks.append(ipaddress.ip_network(item, strict=False))
@@ -134,7 +142,7 @@ class Auth:
         if len(password) < 4:
             raise ApiError("Password too short", 400)
         salt = secrets.token_hex(16)
-        user = {"username": username, "password_hash": hash_password(password, salt),
+        user = {"username": username, "password_hash": await self._hash(password, salt),
                 "salt": salt, "source": source, "created_on": time.time(),
                 "jwt_secret": secrets.token_hex(32)}
         await self.db.connection.execute(
@@ -161,7 +169,7 @@ class Auth:
         if len(password) < 4:
             raise ApiError("Password too short", 400)
         user["salt"] = secrets.token_hex(16)
-        user["password_hash"] = hash_password(password, user["salt"])
+        user["password_hash"] = await self._hash(password, user["salt"])
         await self.revoke_tokens(username)
 
     async def revoke_tokens(self, username: str) -> None:
@@ -174,11 +182,15 @@ class Auth:
             (user["jwt_secret"], user["password_hash"], user["salt"], username))
         await self.db.connection.commit()
 
-    def check_password(self, username: str, password: str) -> dict[str, Any]:
+    async def _hash(self, password: str, salt: str) -> str:
+        async with self._hashing:
+            return await asyncio.to_thread(hash_password, password, salt)
+
+    async def check_password(self, username: str, password: str) -> dict[str, Any]:
         """The user, if the password matches."""
         user = self.users.get(username)
-        if user is None or not hmac.compare_digest(
-                user["password_hash"], hash_password(password, user["salt"])):
+        digest = await self._hash(password, user["salt"] if user else DUMMY_SALT)
+        if user is None or not hmac.compare_digest(user["password_hash"], digest):
             raise ApiError("Invalid Username or Password", 401)
         return user
 
