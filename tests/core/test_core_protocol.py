@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -280,3 +281,30 @@ async def test_internal_error_is_500_and_logged(api_with_echo: Api,
     status, body = await api_with_echo.http("GET", "/debug/broken")
     assert status == 500
     assert body == {"error": {"code": 500, "message": "Internal Server Error"}}
+
+
+async def test_empty_connections_and_connection_limit(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    async with open_api(tmp_path / "data", "trusted",
+                        "[server]\nmax_websocket_connections: 2\n") as api:
+        host = api.running.host
+        closed = asyncio.Event()
+
+        async def on_closed(event: str, payload: dict[str, Any]) -> None:
+            closed.set()
+
+        host.events.subscribe("ClientClosed", on_closed)
+        # Fluidd's server probe: open, send nothing, close
+        async with api.session.ws_connect(api.running.ws_url):
+            pass
+        await asyncio.wait_for(closed.wait(), RPC_TIMEOUT)
+        assert len(host.websockets) == 0
+        assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+        async with api.ws() as first, api.ws() as second:
+            assert len(host.websockets) == 2
+            with pytest.raises(aiohttp.WSServerHandshakeError) as err:
+                async with api.session.ws_connect(api.running.ws_url):
+                    pass
+            assert err.value.status == 503
+            assert "api_version" in await first.call("server.info")
+            assert "api_version" in await second.call("server.info")
