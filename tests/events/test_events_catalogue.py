@@ -289,7 +289,8 @@ EXPECTED_NOTIFICATIONS = {
     ("notify_filelist_changed", "create_file"), ("notify_filelist_changed", "create_dir"),
     ("notify_filelist_changed", "move_dir"), ("notify_filelist_changed", "delete_dir"),
     ("notify_history_changed", "added"), ("notify_history_changed", "finished"),
-    ("notify_klippy_ready", None),
+    ("notify_klippy_ready", None), ("notify_klippy_shutdown", None),
+    ("notify_klippy_disconnected", None),  # printer.restart ends a ready link
 }
 #: history statuses of the finished jobs: PrintDone, PrintCancelled, PrintFailed (M112)
 EXPECTED_HISTORY = {"completed", "cancelled", "klippy_shutdown"}
