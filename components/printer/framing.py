@@ -44,6 +44,34 @@ def frame(number: int, command: str) -> bytes:
     return b"%s*%d\n" % (body, value)
 
 
+#: commands whose argument is free text that may be shortened to fit the firmware's line buffer
+MESSAGE_COMMANDS = frozenset({"M117", "M118"})
+#: what framing adds around a command at most: `N` + 9 digits + space + `*255` + newline
+FRAME_OVERHEAD = 16
+
+
+def command_problem(command: str, max_line_length: int) -> str | None:
+    """Why `command` cannot be sent as one line (None when it can).
+
+    Marlin reads a line into a buffer of MAX_CMD_SIZE (96) bytes: a longer line is cut, fails
+    its checksum again and again, and the link ends in a resend loop.
+    """
+    if any(ord(c) < 32 or ord(c) == 127 for c in command):
+        return "command contains control characters"
+    if len(command.encode("utf-8")) + FRAME_OVERHEAD > max_line_length:
+        return (f"command too long for the firmware's line buffer ({len(command)} characters, "
+                f"at most {max_line_length - FRAME_OVERHEAD})")
+    return None
+
+
+def fit_command(command: str, max_line_length: int) -> str:
+    """Shorten the text of a message command (M117/M118) to fit; others are returned as is."""
+    budget = max_line_length - FRAME_OVERHEAD
+    if len(command) <= budget or gcode_code(command) not in MESSAGE_COMMANDS:
+        return command
+    return command[:budget].rstrip()
+
+
 def gcode_code(command: str) -> str | None:
     """The command's code (`G1`, `M105`, `T0`), upper-cased; None when it is no G/M/T code."""
     match = _CODE.match(command)

@@ -42,6 +42,8 @@ class LinkConfig:
     max_timeouts_long: int = 5
     #: resend requests for the same line before giving up
     max_consecutive_resends: int = 10
+    #: the firmware's line buffer (Marlin's MAX_CMD_SIZE); longer lines are refused
+    max_line_length: int = 96
     #: autoreport intervals (M155 S, M154 S, M27 S); 0 disables that autoreport
     temperature_autoreport: int = 2
     position_autoreport: int = 5

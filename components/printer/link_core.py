@@ -15,8 +15,9 @@ from moonlite.transport.base import Transport
 
 from . import parser
 from .command import Command
-from .errors import LinkLost, NotConnected
+from .errors import CommandError, LinkLost, NotConnected
 from .flow import LineFlow, Sent
+from .framing import command_problem, fit_command
 from .link_config import FirmwareInfo, LinkConfig
 from .listeners import Listeners
 from .state import PrinterState, StateMachine
@@ -147,6 +148,11 @@ class LinkCore:
             return future
         if self.transport is None or self.machine.state in (S.ERROR, S.CLOSED_WITH_ERROR):
             future.set_exception(NotConnected("printer is not connected"))
+            return future
+        text = fit_command(text, self.config.max_line_length)
+        problem = command_problem(text, self.config.max_line_length)
+        if problem is not None:
+            future.set_exception(CommandError(problem, text))
             return future
         cmd = Command(text, future)
         self._pending.add(cmd)

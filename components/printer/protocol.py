@@ -16,9 +16,17 @@ from moonlite.transport.base import Transport, TransportClosed
 
 from . import parser
 from .command import Command
-from .errors import FirmwareError, NotConnected
+from .errors import CommandError, FirmwareError, NotConnected
 from .flow import Sent
-from .framing import BLOCKING, LONG_RUNNING, gcode_code, m110_number
+from .framing import (
+    BLOCKING,
+    FRAME_OVERHEAD,
+    LONG_RUNNING,
+    command_problem,
+    fit_command,
+    gcode_code,
+    m110_number,
+)
 from .link_recovery import LinkRecovery
 from .state import JOB_STATES, PrinterState
 from .stream import StreamJob
@@ -116,6 +124,16 @@ class MarlinProtocol(LinkRecovery):
                 if line is None:
                     self._check_job_drained()
                     break
+                if len(line) + FRAME_OVERHEAD > self.config.max_line_length:
+                    line = fit_command(line, self.config.max_line_length)
+                    problem = command_problem(line, self.config.max_line_length)
+                    if problem is not None:
+                        # sending it would end in a resend loop: the job fails, the link stays
+                        job.take_line()
+                        job.fail(CommandError(f"{problem}: {line[:40]}…", line))
+                        if self.machine.state in JOB_STATES:
+                            self.machine.set(S.OPERATIONAL)
+                        break
                 if not flow.room_for(len(line) + len(str(flow.next_line)) + 6):
                     break
                 job.take_line()
