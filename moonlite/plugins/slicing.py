@@ -172,6 +172,11 @@ class SlicingManager:
         raise ApiError(f"No profile {name} for slicer {plugin._identifier}", 404)
 
     def _resolve(self, relative: str) -> Path:
+        files: Any = self.plugins.host.get_component("file_manager")
+        if files is not None:
+            # one set of path rules for the whole server (symlinks, NUL, overlong names, ...)
+            path: Path = files.resolve("gcodes", relative)
+            return path
         root = self.plugins.host.paths.gcodes.resolve()
         if not relative or Path(relative).is_absolute() or "\x00" in relative:
             raise ApiError(f"Invalid path: {relative!r}", 400)
@@ -179,6 +184,12 @@ class SlicingManager:
         if not path.is_relative_to(root):
             raise ApiError(f"Path outside the gcodes folder: {relative}", 403)
         return path
+
+    def _check_writable(self, destination_path: Path, destination: str) -> None:
+        files = self.plugins.host.get_component("file_manager")
+        check = getattr(files, "check_modifiable", None)
+        if callable(check):
+            check(destination_path, destination, "overwritten")
 
     async def slice(self, slicer: str, source: str, destination: str | None = None,
                     profile: str | None = None,
@@ -202,6 +213,7 @@ class SlicingManager:
             raise ApiError(f"File not found: {source}", 404)
         destination = destination or str(Path(source).with_suffix(".gcode"))
         destination_path = self._resolve(destination)
+        self._check_writable(destination_path, destination)
         previous = self.jobs.get(destination_path)
         if previous is not None:
             self.cancel(destination)

@@ -10,7 +10,7 @@ from typing import Any
 
 import aiohttp
 
-from moonlite.testing import RpcClient, RunningHost
+from moonlite.testing import RpcClient, RunningHost, wait_printer_ready
 from tests.plugins.conftest import api_key_headers, get_plugin, plugin_host, plugin_manager
 
 
@@ -221,3 +221,22 @@ async def test_prusaslicer_plugin_drives_the_command_line(tmp_path: Path) -> Non
                                                       "source": "part.stl"})
         failed = (await waiter.wait("SlicingFailed"))[0]
         assert "exited with 3" in failed["reason"] and "not manifold" in failed["reason"]
+
+
+async def test_slicing_cannot_overwrite_the_file_being_printed(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    (data / "gcodes").mkdir(parents=True)
+    lines = "".join(f"G1 X{i % 50} F3000\n" for i in range(20000))
+    (data / "gcodes" / "cube.gcode").write_text(lines)
+    (data / "gcodes" / "cube.stl").write_text("solid cube")
+    config = "[file_manager]\n[printer]\nport: virtual\n[virtual_printer]\ntime_scale: 1\n"
+    async with plugin_host(data, config) as running, \
+            aiohttp.ClientSession(headers=api_key_headers(running)) as session:
+        await wait_printer_ready(running.host)
+        printer: Any = running.host.get_component("printer")
+        await printer.print_file("cube.gcode")
+        async with session.post(running.url + SLICE,
+                                json={"slicer": "example", "source": "cube.stl"}) as resp:
+            assert resp.status == 403
+            assert "being printed" in (await resp.json())["error"]["message"]
+        assert (data / "gcodes" / "cube.gcode").read_text() == lines
