@@ -384,8 +384,8 @@ class ObjectTracker:
             "absolute_coordinates": moves.absolute_coordinates,
             "absolute_extrude": moves.absolute_extrude,
             "homing_origin": list(moves.homing_origin),
-            "position": [round(v, 4) for v in moves.position],
-            "gcode_position": [round(v, 4) for v in moves.gcode_position],
+            "position": [round(v, 4) + 0.0 for v in moves.position],
+            "gcode_position": [round(v, 4) + 0.0 for v in moves.gcode_position],
         }
 
     def _publish_moves(self) -> None:
@@ -393,7 +393,7 @@ class ObjectTracker:
         status = self.status
         status.update("gcode_move", self._gcode_move())
         status.update("toolhead", {"homed_axes": moves.homed_axes,
-                                   "position": [round(v, 4) for v in moves.position],
+                                   "position": [round(v, 4) + 0.0 for v in moves.position],
                                    "extruder": extruder_name(moves.tool)})
         status.update("fan", {"speed": round(moves.fan_speed, 4)})
         status.update("stepper_enable", {"steppers": self._steppers()})
