@@ -138,6 +138,9 @@ async def test_heater_fan_and_offset_commands(tmp_path: Path) -> None:
         assert vp.motion.machine()[2] == pytest.approx(10.1)
         status = await query(client, {"gcode_move": None})
         assert status["gcode_move"]["gcode_position"][2] == pytest.approx(10.0)
+        await script(client, "M73 P42")
+        assert (await query(client, {"display_status": ["progress"]}))["display_status"] == {
+            "progress": 0.42}
         await script(client, "M220 S150\nM221 S95\nG91")
         move = (await query(client, {"gcode_move": None}))["gcode_move"]
         assert (move["speed_factor"], move["extrude_factor"]) == (1.5, 0.95)
