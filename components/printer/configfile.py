@@ -103,8 +103,8 @@ def build_configfile(profile: dict[str, Any], m503: dict[str, dict[str, float]],
                      macros: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """`configfile.config` and `.settings` for this printer.
 
-    `macros` maps upper-case macro names to their typed settings (`gcode`, `description`,
-    `variable_*`); they appear as `gcode_macro NAME` sections.
+    `macros` maps `gcode_macro <name>` sections (names as configured) to their typed settings
+    (`gcode`, `description`, `variable_*`).
     """
     limits = MachineLimits(profile, m503)
     extruder = profile.get("extruder", {})
@@ -152,8 +152,7 @@ def build_configfile(profile: dict[str, Any], m503: dict[str, dict[str, float]],
     config: dict[str, dict[str, str]] = {
         name: {key: _fmt(value) for key, value in values.items()}
         for name, values in settings.items()}
-    for name, values in macros.items():
-        section = f"gcode_macro {name}"
+    for section, values in macros.items():
         config[section] = {key: _fmt(value) for key, value in values.items()}
         settings[section.lower()] = dict(values)
     return {"config": config, "settings": settings, "save_config_pending": False,

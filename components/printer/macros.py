@@ -81,6 +81,13 @@ class Macro:
     rename_existing: str | None = None
     variables: dict[str, Any] = dataclasses.field(default_factory=dict)
     template: jinja2.Template | None = None
+    #: the name as the config writes it: Klipper's object is `gcode_macro <written>`
+    written: str = ""
+
+    @property
+    def object_name(self) -> str:
+        """The printer object (and config section) of this macro."""
+        return f"gcode_macro {self.written or self.name}"
 
     def settings(self) -> dict[str, Any]:
         """The macro's `configfile` options (typed)."""
@@ -112,7 +119,8 @@ class MacroSet:
 
     def add(self, name: str, options: dict[str, str]) -> Macro:
         """Define a macro from its section options (raises `MacroError` on a bad template)."""
-        name = name.strip().upper()
+        written = name.strip()
+        name = written.upper()
         if not name or " " in name:
             raise MacroError(f"Invalid macro name '{name}'")
         variables = {key[len("variable_"):].lower(): literal(value)
@@ -125,7 +133,7 @@ class MacroSet:
             raise MacroError(f"[gcode_macro {name}]: option 'gcode' is required")
         rename = options.get("rename_existing", "").strip().upper() or None
         macro = Macro(name, options["gcode"], options.get("description", "G-Code macro"),
-                      rename, variables)
+                      rename, variables, written=written)
         try:
             macro.template = self.env.from_string(macro.gcode)
         except jinja2.TemplateSyntaxError as exc:

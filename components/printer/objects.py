@@ -219,14 +219,14 @@ class ObjectTracker:
         files = self.printer.host.get_component("file_manager")
         root = getattr(files, "gcodes_root", None) or self.printer.host.paths.gcodes
         port = str(getattr(self.printer.config, "port", "virtual"))
-        macros = {name: macro.settings() for name, macro in self.macros.macros.items()}
+        macros = {macro.object_name: macro.settings() for macro in self.macros.macros.values()}
         self.status.define("configfile", build_configfile(
             self.profile(), self.m503, str(Path(root)), port, macros))
 
     def publish_macros(self) -> None:
         """One `gcode_macro NAME` object per macro (its variables)."""
-        for name, macro in self.macros.macros.items():
-            self.status.define(f"gcode_macro {name}", dict(macro.variables))
+        for macro in self.macros.macros.values():
+            self.status.define(macro.object_name, dict(macro.variables))
 
     def publish_commands(self) -> None:
         """The `gcode` object: every command with its help."""
@@ -237,7 +237,7 @@ class ObjectTracker:
         """A macro's variables changed (SET_GCODE_VARIABLE)."""
         macro = self.macros.get(name)
         if macro is not None:
-            self.status.update(f"gcode_macro {macro.name}", dict(macro.variables))
+            self.status.update(macro.object_name, dict(macro.variables))
 
     # ------------------------------------------------------------------ link listeners
     def _webhooks(self) -> tuple[str, str]:

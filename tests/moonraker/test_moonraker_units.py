@@ -145,3 +145,12 @@ def test_missing_params_are_falsy_as_in_klipper() -> None:
         "gcode": "{% if params.X %}G1 X{params.X}{% else %}G28{% endif %}"})
     assert macros.render(macro, {}, "", {}, {}) == ["G28"]
     assert macros.render(macro, {"X": "5"}, "X=5", {}, {}) == ["G1 X5"]
+
+
+def test_macro_objects_keep_the_configured_name() -> None:
+    macros = MacroSet()
+    park = macros.add("park_head", {"gcode": "G28", "variable_z": "5"})
+    assert park.name == "PARK_HEAD" and park.object_name == "gcode_macro park_head"
+    assert macros.get("Park_Head") is park
+    macros.add_defaults()
+    assert macros.get("pause").object_name == "gcode_macro PAUSE"  # type: ignore[union-attr]
