@@ -18,7 +18,6 @@ from moonlite.config import SectionModel
 from moonlite.events import Events, on_event
 from moonlite.rpc import ApiError, api
 
-from .estimator import ESTIMATOR_VERSION
 from .limits import (
     ConfigError,
     Limits,
@@ -28,6 +27,7 @@ from .limits import (
     parse_config,
 )
 from .marlin_settings import limits_from_m503
+from .version import ESTIMATOR_VERSION
 from .workers import WorkerError, WorkerPool
 
 EXECUTABLE = "moonlite-estimator (built in)"

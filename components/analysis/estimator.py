@@ -15,7 +15,6 @@ from .planner import Planner
 from .reader import STRIDE, Scanner
 from .stats import Stats
 
-ESTIMATOR_VERSION = "v1.0.0"
 CHUNK = 1 << 20
 BATCH_MOVES = 1 << 15
 MAX_LINE = 1 << 22  # a "line" longer than this without a newline is dropped

@@ -11,9 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .estimator import ESTIMATOR_VERSION, Estimate, Progress, estimate_file
+from .estimator import Estimate, Progress, estimate_file
 from .limits import EstimatorConfig, Limits
 from .reader import is_marker_line
+from .version import ESTIMATOR_VERSION
 
 MARKER = "; Processed by moonlite analysis"
 _PROCESSED = re.compile(
