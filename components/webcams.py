@@ -118,6 +118,10 @@ class Webcams(Component):
                            400)
         if rotation not in ROTATIONS:
             raise InvalidParams(f"Invalid argument 'rotation': must be one of {ROTATIONS}")
+        stored = await self._stored()
+        previous = self._updated_name(stored, name, uid)
+        if previous is not None:
+            uid = stored[previous]["uid"]  # an update keeps the webcam's identity
         cam = self._entry(name, {
             "location": location, "icon": icon, "enabled": enabled, "service": service,
             "target_fps": target_fps, "target_fps_idle": target_fps_idle,
@@ -126,8 +130,24 @@ class Webcams(Component):
             "rotation": rotation, "aspect_ratio": aspect_ratio,
             "extra_data": extra_data or {}, **({"uid": uid} if uid else {})}, "database")
         await self.host.database.post_item(NAMESPACE, [name], cam)
+        if previous is not None and previous != name:
+            await self.host.database.delete_item(NAMESPACE, [previous])
         self._changed(await self.all())
         return {"webcam": cam}
+
+    def _updated_name(self, stored: dict[str, dict[str, Any]], name: str, uid: str | None
+                      ) -> str | None:
+        """The stored name of the webcam a post updates (by `uid`, else by `name`), or None."""
+        if uid:
+            if any(cam["uid"] == uid for cam in self.configured.values()):
+                raise ApiError(f"Webcam '{uid}' is defined in the config and cannot be changed",
+                               400)
+            previous = next((key for key, cam in stored.items() if cam.get("uid") == uid),
+                            None)
+            if previous is not None and name != previous and name in stored:
+                raise ApiError(f"Webcam '{name}' already exists", 400)
+            return previous
+        return name if name in stored else None
 
     @api("server.webcams.delete_item", "DELETE")
     async def delete_item(self, name: str | None = None, uid: str | None = None

@@ -80,6 +80,15 @@ def hash_password(password: str, salt: str) -> str:
     return hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=2**14, r=8, p=1).hex()
 
 
+def valid_username(username: str) -> bool:
+    """Whether a new user may be called `username`: 1-64 printable characters, not only
+    blanks, no leading `_` (reserved for the API-key and trusted pseudo-users)."""
+    # isprintable() is False for control characters (and line/paragraph separators), which
+    # would forge log lines or break the login form
+    return (0 < len(username) <= 64 and not username.startswith("_")
+            and username.isprintable() and not username.isspace())
+
+
 class Auth:
     """Authentication state of the host: the API key, users, trusted networks, tokens."""
 
@@ -135,8 +144,8 @@ class Auth:
     async def create_user(self, username: str, password: str, source: str = "moonlite"
                           ) -> dict[str, Any]:
         """Add a user; refuses reserved and existing names."""
-        if not username or username.startswith("_") or len(username) > 64:
-            raise ApiError(f"Invalid username '{username}'", 400)
+        if not valid_username(username):
+            raise ApiError(f"Invalid username {username!r}", 400)
         if username in self.users:
             raise ApiError(f"User '{username}' already exists", 409)
         if len(password) < 4:

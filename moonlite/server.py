@@ -126,6 +126,8 @@ class Host:
         self.restart_requested = False
         self.stopped = asyncio.Event()
         self.bound_port: int | None = None
+        #: set once the HTTP site listens and `bound_port` is known
+        self.listening = asyncio.Event()
         self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="moonlite")
         self.log_handler: logging.Handler | None = None
         self.server_api = ServerApi(self)
@@ -356,6 +358,7 @@ async def serve(host: Host, ready: Callable[[int], object] | None = None) -> Non
         server = site._server  # aiohttp has no public accessor for the bound port
         sockets = getattr(server, "sockets", None) or []
         host.bound_port = sockets[0].getsockname()[1] if sockets else host.server_config.port
+        host.listening.set()
         log.info("moonlite %s serving on http://%s:%d (data in %s)", host.version,
                  host.server_config.host, host.bound_port, host.paths.data)
         if ready is not None:

@@ -271,15 +271,23 @@ class PluginManager:
     async def after_startup(self) -> None:
         """on_after_startup in order, once the server is listening."""
         try:
-            while self.host.bound_port is None:
-                # the host has no "listening" event: poll the port it records after binding
-                if self.host.stopped.is_set():
-                    return
-                await asyncio.sleep(0.02)
+            if not await self._wait_listening():
+                return
             for plugin in self.sorted_for(StartupPlugin, "StartupPlugin.on_after_startup"):
                 await self.call(plugin, "on_after_startup", timeout=self.hook_timeout)
         finally:
             self.after_startup_done.set()
+
+    async def _wait_listening(self) -> bool:
+        """Wait until the host listens (True) or is stopped first (False)."""
+        waiters = {asyncio.ensure_future(self.host.listening.wait()),
+                   asyncio.ensure_future(self.host.stopped.wait())}
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+        return self.host.listening.is_set()
 
     async def shutdown(self) -> None:
         """on_shutdown in order (once)."""

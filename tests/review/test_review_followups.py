@@ -1,0 +1,95 @@
+"""Review follow-ups: webcam updates by uid, username checks, the host's `listening` event."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from moonlite.config import Config
+from moonlite.plugins.manager import PluginManager
+from moonlite.server import Host
+from moonlite.testing import RpcCallError, RpcClient, running_host
+
+CAMERA_CONFIG = "[webcam door]\nstream_url: /door\n"
+
+
+def stored_cams(cams: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The database webcams of a listing."""
+    return [c for c in cams if c["source"] == "database"]
+
+
+async def test_posting_a_webcam_with_its_uid_updates_and_renames_it(tmp_path: Path) -> None:
+    async with running_host(tmp_path / "data", CAMERA_CONFIG) as running, \
+            RpcClient.connect(running.ws_url) as client:
+        first = (await client.call("server.webcams.post_item",
+                                   {"name": "nozzle", "stream_url": "/one"}))["webcam"]
+        uid = first["uid"]
+        renamed = (await client.call("server.webcams.post_item", {
+            "name": "hotend", "uid": uid, "stream_url": "/two"}))["webcam"]
+        assert (renamed["name"], renamed["uid"], renamed["stream_url"]) == (
+            "hotend", uid, "/two")
+        cams = stored_cams((await client.call("server.webcams.list"))["webcams"])
+        assert [(c["name"], c["uid"], c["stream_url"]) for c in cams] == [
+            ("hotend", uid, "/two")]
+        # the old name is gone for good (also after a reload from the database)
+        try:
+            await client.call("server.webcams.get_item", {"name": "nozzle"})
+            raise AssertionError("the old name still resolves")
+        except RpcCallError as err:
+            assert "not found" in err.message
+        # an update by name alone keeps the uid
+        again = (await client.call("server.webcams.post_item",
+                                   {"name": "hotend", "target_fps": 30}))["webcam"]
+        assert again["uid"] == uid and again["target_fps"] == 30
+        # renaming onto another stored webcam is refused, and so is a config webcam's uid
+        await client.call("server.webcams.post_item", {"name": "bed"})
+        door = (await client.call("server.webcams.get_item", {"name": "door"}))["webcam"]
+        for params in ({"name": "bed", "uid": uid}, {"name": "x", "uid": door["uid"]}):
+            reply = await client.request("server.webcams.post_item", params)
+            assert reply["error"]["code"] == 400, params
+        cams = stored_cams((await client.call("server.webcams.list"))["webcams"])
+        assert sorted(c["name"] for c in cams) == ["bed", "hotend"]
+
+
+async def test_usernames_with_control_characters_or_only_blanks_are_refused(
+        tmp_path: Path) -> None:
+    bad = ["bob\x00", "al\nice", "eve\x1b[31m", "\t", "   ", "a\u2028b", "\x7f"]
+    async with running_host(tmp_path / "data", "") as running, \
+            aiohttp.ClientSession() as session:
+        for name in bad:
+            async with session.post(running.url + "/access/user",
+                                    json={"username": name, "password": "secret"}) as resp:
+                assert resp.status == 400, repr(name)
+        async with session.post(running.url + "/access/user",
+                                json={"username": "Jane Doe", "password": "secret"}) as resp:
+            assert resp.status == 200
+        assert list(running.host.auth.users) == ["Jane Doe"]
+
+
+async def test_host_listening_is_set_once_the_port_is_bound(tmp_path: Path) -> None:
+    async with running_host(tmp_path / "data", "") as running:
+        assert running.host.listening.is_set()
+        assert running.host.bound_port == running.port
+
+
+def _idle_host(tmp_path: Path) -> Host:
+    return Host(Config(), tmp_path / "data", port=0, host="127.0.0.1")
+
+
+async def test_after_startup_waits_for_the_listening_event(tmp_path: Path) -> None:
+    host = _idle_host(tmp_path)
+    manager = PluginManager(host, bundled=False, entry_points=False)
+    waiting = asyncio.create_task(manager.after_startup())
+    host.listening.set()  # no port recorded: the event alone releases it
+    await asyncio.wait_for(manager.after_startup_done.wait(), 5)
+    await waiting
+    # a host stopped before it listened releases the wait too
+    stopped = _idle_host(tmp_path)
+    manager = PluginManager(stopped, bundled=False, entry_points=False)
+    waiting = asyncio.create_task(manager.after_startup())
+    stopped.stopped.set()
+    await asyncio.wait_for(waiting, 5)
+    assert manager.after_startup_done.is_set()
