@@ -271,7 +271,7 @@ class PrinterComponent(MoonrakerPrinterApi, PrinterInterface, ProfilesApi, Objec
             return "ready"
         if state in (S.OPEN_SERIAL, S.DETECT_SERIAL, S.DETECT_BAUDRATE, S.CONNECTING):
             return "startup"
-        if self.link.error and "M112" in self.link.error:
+        if self.link.firmware_halted:
             return "shutdown"
         return "error"
 

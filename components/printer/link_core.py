@@ -70,6 +70,8 @@ class LinkCore:
         self.firmware = FirmwareInfo()
         #: message of the last fatal error (None when there was none)
         self.error = None
+        #: the last link failure was the firmware halting (Klipper calls that "shutdown")
+        self.firmware_halted = False
         self.transport = None
         self.current_tool = 0
         self._flow = self._new_flow()

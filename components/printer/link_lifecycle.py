@@ -41,6 +41,7 @@ class LinkLifecycle(LinkCore):
             await self.disconnect()
         self.transport = transport
         self.error = None
+        self.firmware_halted = False
         self._closing = False
         self.machine.set(S.OPEN_SERIAL)
         try:
@@ -266,6 +267,8 @@ class LinkLifecycle(LinkCore):
         self._closing = True
         if error:
             self.error = message
+            # the firmware stopped itself (kill, thermal runaway) or was stopped (M112)
+            self.firmware_halted = isinstance(exc, FirmwareError)
             log.warning("printer link error: %s", message)
             self.listeners.fire_error(message, True)
         self._fail_all(exc)
