@@ -111,7 +111,7 @@ class Config:
     def _parse_text(self, text: str, path: Path, seen: set[Path]) -> None:
         parser = configparser.ConfigParser(
             interpolation=None, strict=False, inline_comment_prefixes=("#",),
-            empty_lines_in_values=False,
+            empty_lines_in_values=True,
         )
         parser.optionxform = str  # type: ignore[assignment,method-assign]
         try:
