@@ -15,6 +15,10 @@ class LinkLost(PrinterLinkError):
     """The connection went away or was closed while the command or job was pending."""
 
 
+class QueueFull(PrinterLinkError):
+    """Too many commands already wait for the wire (`LinkConfig.max_queued_commands`)."""
+
+
 class CommandError(PrinterLinkError):
     """The firmware answered the command with an error (e.g. unknown command, SD trouble)."""
 

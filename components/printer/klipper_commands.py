@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from moonlite.rpc import ApiError
 
-from .errors import CommandError, PrinterLinkError
+from .errors import CommandError, PrinterLinkError, QueueFull
 from .macros import Macro, MacroError, template_value
 
 if TYPE_CHECKING:
@@ -251,6 +251,9 @@ class KlipperCommands:
             return list(await printer.commands([line]))
         except CommandError as exc:
             raise GcodeError(exc.message) from None
+        except QueueFull as exc:
+            # not the script's fault: the client may retry later
+            raise ApiError(str(exc), 503) from None
         except PrinterLinkError as exc:
             raise GcodeError(str(exc) or type(exc).__name__) from None
         except ApiError as exc:

@@ -20,6 +20,8 @@ class LinkConfig:
     rx_buffer_size: int = 128
     #: hard cap on lines in flight with ADVANCED_OK
     max_inflight: int = 16
+    #: commands waiting for the wire beyond this many fail with `QueueFull` (memory bound)
+    max_queued_commands: int = 1000
     #: while the planner has room and no blocking command is in flight, count the oldest
     #: (buffer size - 1) lines in flight as already moved out of the RX buffer (Marlin does so
     #: between commands); off: only the lines ADVANCED_OK reports as buffered

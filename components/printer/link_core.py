@@ -15,7 +15,7 @@ from moonlite.transport.base import Transport
 
 from . import parser
 from .command import Command
-from .errors import CommandError, LinkLost, NotConnected
+from .errors import CommandError, LinkLost, NotConnected, QueueFull
 from .flow import LineFlow, Sent
 from .framing import command_problem, fit_command
 from .link_config import FirmwareInfo, LinkConfig
@@ -140,7 +140,8 @@ class LinkCore:
         """Queue one command; the future resolves with its response lines on `ok`.
 
         It fails with `CommandError` (the firmware's message) when the firmware answered with
-        an error, and with `LinkLost`/`FirmwareReset`/`FirmwareError` when the link went away.
+        an error, with `LinkLost`/`FirmwareReset`/`FirmwareError` when the link went away and
+        with `QueueFull` when `max_queued_commands` already wait for the wire.
         Comments are stripped; an empty command resolves at once.
         """
         future: asyncio.Future[list[str]] = asyncio.get_running_loop().create_future()
@@ -155,6 +156,9 @@ class LinkCore:
         problem = command_problem(text, self.config.max_line_length)
         if problem is not None:
             future.set_exception(CommandError(problem, text))
+            return future
+        if len(self._queue) >= self.config.max_queued_commands:
+            future.set_exception(QueueFull("printer command queue full"))
             return future
         cmd = Command(text, future)
         self._pending.add(cmd)
