@@ -124,8 +124,16 @@ class Connection:
             msg["params"] = params
         self.send(msg)
 
-    def queue_status(self, diff: dict[str, dict[str, Any]], eventtime: float) -> None:
-        """Merge a status diff into the one not yet written: a slow client gets one update."""
+    def queue_status(self, diff: dict[str, dict[str, Any]], eventtime: float,
+                     encoded: str | None = None) -> None:
+        """Merge a status diff into the one not yet written: a slow client gets one update.
+
+        `encoded` is the diff's notification already encoded (shared by every client with the
+        same subscription): a client that keeps up gets it as it is.
+        """
+        if self._pending_status is None and encoded is not None and self._queue.empty():
+            self.send_text(encoded)
+            return
         if self._pending_status is None:
             self._pending_status = {k: dict(v) for k, v in diff.items()}
             self._pending_eventtime = eventtime

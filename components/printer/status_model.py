@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import json
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any, Protocol
@@ -25,8 +26,9 @@ class StatusSink(Protocol):
 
     subscription: Subscription
 
-    def queue_status(self, diff: dict[str, dict[str, Any]], eventtime: float) -> None:
-        """Queue (coalescing) a status diff."""
+    def queue_status(self, diff: dict[str, dict[str, Any]], eventtime: float,
+                     encoded: str | None = None) -> None:
+        """Queue (coalescing) a status diff; `encoded` is its notification, ready to send."""
 
 
 def eventtime() -> float:
@@ -42,6 +44,7 @@ class StatusModel:
         self._dirty: dict[str, set[str]] = {}
         self._changed = asyncio.Event()
         self.sinks: list[StatusSink] = []
+        self._keys: dict[int, str] = {}  # id(sink) -> its subscription, as a comparable key
         #: called with each flushed diff (the whole change set), e.g. for the job-state tracker
         self.listeners: list[Callable[[dict[str, dict[str, Any]]], None]] = []
 
@@ -107,10 +110,21 @@ class StatusModel:
         now = eventtime()
         for listener in self.listeners:
             listener(changes)
+        # clients with the same subscription (the usual case: every frontend subscribes to
+        # everything) share one diff and one JSON encoding
+        shared: dict[str, tuple[dict[str, dict[str, Any]], str]] = {}
         for sink in list(self.sinks):
-            diff = filter_changes(changes, sink.subscription)
-            if diff:
-                sink.queue_status(diff, now)
+            key = self._keys.get(id(sink))
+            if key is None:
+                key = self._keys[id(sink)] = _subscription_key(sink.subscription)
+            entry = shared.get(key)
+            if entry is None:
+                diff = filter_changes(changes, sink.subscription)
+                text = json.dumps({"jsonrpc": "2.0", "method": "notify_status_update",
+                                   "params": [diff, now]}) if diff else ""
+                entry = shared[key] = (diff, text)
+            if entry[0]:
+                sink.queue_status(entry[0], now, entry[1])
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
@@ -132,6 +146,7 @@ class StatusModel:
         sink.subscription = {
             name: _subscribable(name, fields) for name, fields in request.items()
         }
+        self._keys[id(sink)] = _subscription_key(sink.subscription)
         if sink not in self.sinks:
             self.sinks.append(sink)
 
@@ -139,6 +154,11 @@ class StatusModel:
         """Forget a sink (its connection closed)."""
         with contextlib.suppress(ValueError):
             self.sinks.remove(sink)
+        self._keys.pop(id(sink), None)
+
+
+def _subscription_key(subscription: Subscription) -> str:
+    return json.dumps(subscription, sort_keys=True)
 
 
 def _subscribable(name: str, fields: Fields) -> Fields:
