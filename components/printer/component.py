@@ -275,6 +275,12 @@ class PrinterComponent(MoonrakerPrinterApi, PrinterInterface, ProfilesApi, Objec
             return "shutdown"
         return "error"
 
+    @property
+    def marlin_settings(self) -> list[str]:
+        """The firmware's M503 report (empty until a client asked for it once)."""
+        objects = getattr(self, "objects", None)
+        return list(getattr(objects, "m503_lines", []))
+
     def is_printing(self) -> bool:
         """Whether a job is running (printing, pausing, resuming, …)."""
         return self.link.machine.is_printing and not self.is_paused()

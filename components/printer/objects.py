@@ -50,6 +50,8 @@ class ObjectTracker:
         self.exclude = ExcludeObjects()
         self.macros = MacroSet()
         self.m503: dict[str, dict[str, float]] = {}
+        #: the raw M503 report (the analysis component reads the printer's limits from it)
+        self.m503_lines: list[str] = []
         #: command name -> help text (the `gcode` object; filled by the command layer)
         self.gcode_help: dict[str, str] = {}
         #: internal queries in flight: their answers are not console output
@@ -318,6 +320,7 @@ class ObjectTracker:
             return
         finally:
             self.quiet -= 1
+        self.m503_lines = list(lines)
         self.m503 = parse_m503(lines)
         self.limits = MachineLimits(self.profile(), self.m503)
         self.status.update("toolhead", self.limits.toolhead())
