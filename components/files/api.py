@@ -22,6 +22,44 @@ from .paths import Root, is_gcode
 from .routes import FileRoutes
 
 
+def transfer_destination(source: str, src_path: Path, dest: str, dst_rel: str,
+                         dst_path: Path, verb: str) -> tuple[str, Path]:
+    """Where a move or copy of `src_path` to `dest` lands: (relative path, absolute path).
+
+    An existing folder as destination takes the source inside it (Moonraker); landing in the
+    source itself or a folder replaced by a file is a 400. Blocking: run in a worker thread.
+    """
+    if dst_path.is_dir() and not dst_path.is_symlink():
+        dst_rel = f"{dst_rel}/{src_path.name}"
+        dst_path = dst_path / src_path.name
+    if src_path == dst_path or dst_path.is_relative_to(src_path):
+        raise ApiError(f"Cannot {verb} {source} {'into' if verb == 'move' else 'onto'} itself",
+                       400)
+    if dst_path.is_dir() and not src_path.is_dir():
+        raise ApiError(f"Cannot overwrite a folder with a file: {dest}", 400)
+    return dst_rel, dst_path
+
+
+def check_move(source: str, src_path: Path, dest: str, dst_rel: str, dst_path: Path
+               ) -> tuple[str, Path, bool]:
+    """The checked destination of a move, and whether it moves a folder (blocking)."""
+    if not (src_path.exists() or src_path.is_symlink()):
+        raise ApiError(f"File does not exist: {source}", 404)
+    dst_rel, dst_path = transfer_destination(source, src_path, dest, dst_rel, dst_path, "move")
+    return dst_rel, dst_path, src_path.is_dir() and not src_path.is_symlink()
+
+
+def check_copy(source: str, src_path: Path, dest: str, dst_rel: str, dst_path: Path
+               ) -> tuple[str, Path, bool]:
+    """The checked destination of a copy, and whether it copies a folder (blocking)."""
+    if not src_path.exists():
+        raise ApiError(f"File does not exist: {source}", 404)
+    if not (src_path.is_dir() or src_path.is_file()):
+        raise ApiError(f"Not a regular file: {source}", 400)
+    dst_rel, dst_path = transfer_destination(source, src_path, dest, dst_rel, dst_path, "copy")
+    return dst_rel, dst_path, src_path.is_dir()
+
+
 class FileManager(FileRoutes):
     """Moonraker's `file_manager`: roots, listings, folder and file operations, metadata."""
 
@@ -112,22 +150,18 @@ class FileManager(FileRoutes):
         dst_root, dst_rel, dst_path = self.roots.resolve_full(dest, write=True)
         if not src_rel or not dst_rel:
             raise ApiError("Cannot move a root directory", 403)
-        if not (src_path.exists() or src_path.is_symlink()):
-            raise ApiError(f"File does not exist: {source}", 404)
-        if dst_path.is_dir() and not dst_path.is_symlink():
-            # an existing folder as destination: the source goes inside it (Moonraker)
-            dst_rel = f"{dst_rel}/{src_path.name}"
-            dst_path = dst_path / src_path.name
-        if src_path == dst_path or dst_path.is_relative_to(src_path):
-            raise ApiError(f"Cannot move {source} into itself", 400)
-        if dst_path.is_dir() and not src_path.is_dir():
-            raise ApiError(f"Cannot overwrite a folder with a file: {dest}", 400)
+        dst_rel, dst_path, is_dir = await self.host.run_in_thread(
+            check_move, source, src_path, dest, dst_rel, dst_path)
         self.check_modifiable(src_path, source, "moved")
         self.check_modifiable(dst_path, dest, "overwritten")
-        is_dir = src_path.is_dir() and not src_path.is_symlink()
-        async with self.lock:
+
+        def move_there() -> str:
             top = first_missing(dst_root, dst_rel)
-            await self.host.run_in_thread(move_item, src_path, dst_path)
+            move_item(src_path, dst_path)
+            return top
+
+        async with self.lock:
+            top = await self.host.run_in_thread(move_there)
             if is_dir and src_root.name == dst_root.name == "gcodes":
                 await self.cache.rename_prefix(src_rel, dst_rel)
             await self.sync(src_root, [src_rel])
@@ -145,23 +179,18 @@ class FileManager(FileRoutes):
         dst_root, dst_rel, dst_path = self.roots.resolve_full(dest, write=True)
         if not src_rel or not dst_rel:
             raise ApiError("Cannot copy a root directory", 403)
-        if not src_path.exists():
-            raise ApiError(f"File does not exist: {source}", 404)
-        if not (src_path.is_dir() or src_path.is_file()):
-            raise ApiError(f"Not a regular file: {source}", 400)
-        if dst_path.is_dir() and not dst_path.is_symlink():
-            dst_rel = f"{dst_rel}/{src_path.name}"
-            dst_path = dst_path / src_path.name
-        if src_path == dst_path or dst_path.is_relative_to(src_path):
-            raise ApiError(f"Cannot copy {source} onto itself", 400)
-        if dst_path.is_dir() and not src_path.is_dir():
-            raise ApiError(f"Cannot overwrite a folder with a file: {dest}", 400)
+        dst_rel, dst_path, is_dir = await self.host.run_in_thread(
+            check_copy, source, src_path, dest, dst_rel, dst_path)
         self.check_modifiable(dst_path, dest, "overwritten")
-        is_dir = src_path.is_dir()
-        async with self.lock:
+
+        def copy_there() -> tuple[bool, str]:
             existed = dst_path.exists()
             top = first_missing(dst_root, dst_rel)
-            await self.host.run_in_thread(copy_item, src_path, dst_path)
+            copy_item(src_path, dst_path)
+            return existed, top
+
+        async with self.lock:
+            existed, top = await self.host.run_in_thread(copy_there)
             await self.sync(dst_root, [top])
         item = self._item(dst_root, dst_rel) or {}
         action = "create_dir" if is_dir else ("modify_file" if existed else "create_file")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 
 from moonlite.config import Config
 from moonlite.plugins.manager import PluginManager
@@ -93,3 +95,44 @@ async def test_after_startup_waits_for_the_listening_event(tmp_path: Path) -> No
     stopped.stopped.set()
     await asyncio.wait_for(waiting, 5)
     assert manager.after_startup_done.is_set()
+
+
+async def test_move_and_copy_check_the_file_system_off_the_event_loop(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = tmp_path / "data"
+    (data / "gcodes" / "box").mkdir(parents=True)
+    (data / "gcodes" / "a.gcode").write_text("G28\n")
+    on_loop: list[tuple[str, Path]] = []
+    main = threading.main_thread()
+    for name in ("exists", "is_dir", "is_file", "is_symlink"):
+        real = getattr(Path, name)
+
+        def recording(path: Path, *args: Any, _real: Any = real, _name: str = name) -> Any:
+            if threading.current_thread() is main and data in path.parents:
+                on_loop.append((_name, path))
+            return _real(path, *args)
+
+        monkeypatch.setattr(Path, name, recording)
+    async with running_host(data, "[file_manager]\n") as running, \
+            RpcClient.connect(running.ws_url) as client:
+        files: Any = running.host.get_component("file_manager")
+        await asyncio.wait_for(files.cache_ready.wait(), 10)
+        on_loop.clear()  # start-up is not under test
+        copied = await client.call("server.files.copy",
+                                   {"source": "gcodes/a.gcode", "dest": "gcodes/box"})
+        assert (copied["action"], copied["item"]["path"]) == ("create_file", "box/a.gcode")
+        moved = await client.call("server.files.move",
+                                  {"source": "gcodes/a.gcode", "dest": "gcodes/b.gcode"})
+        assert (moved["action"], moved["item"]["path"]) == ("move_file", "b.gcode")
+        # the checks' refusals still reach the client
+        refusals = [("server.files.move", "gcodes/box", "gcodes/box/inner", 400),
+                    ("server.files.copy", "gcodes/box", "gcodes/box", 400),
+                    ("server.files.move", "gcodes/none.gcode", "gcodes/x.gcode", 404),
+                    ("server.files.copy", "gcodes/box", "gcodes/box/inner", 400)]
+        for method, source, dest, code in refusals:
+            reply = await client.request(method, {"source": source, "dest": dest})
+            assert reply["error"]["code"] == (code if code != 404 else -32601), (method, dest)
+    assert (data / "gcodes" / "box" / "a.gcode").read_text() == "G28\n"
+    assert sorted(p.name for p in (data / "gcodes").iterdir() if p.name != ".thumbs") == [
+        "b.gcode", "box"]
+    assert on_loop == []
