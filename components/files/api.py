@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,19 @@ from .fsops import (
 )
 from .paths import Root, is_gcode
 from .routes import FileRoutes
+
+
+@dataclass
+class Transfer:
+    """Both ends of a checked move or copy."""
+
+    src_root: Root
+    src_rel: str
+    src_path: Path
+    dst_root: Root
+    dst_rel: str
+    dst_path: Path
+    is_dir: bool
 
 
 def transfer_destination(source: str, src_path: Path, dest: str, dst_rel: str,
@@ -143,57 +157,58 @@ class FileManager(FileRoutes):
         root, rel = self.roots.split(path)
         return await self.delete_file_at(root, rel)
 
+    async def _transfer(self, verb: str, source: str, dest: str) -> Transfer:
+        """Resolve and check both ends of a move or copy (file-system checks in a thread)."""
+        src_root, src_rel, src_path = self.roots.resolve_full(source, write=verb == "move")
+        dst_root, dst_rel, dst_path = self.roots.resolve_full(dest, write=True)
+        if not src_rel or not dst_rel:
+            raise ApiError(f"Cannot {verb} a root directory", 403)
+        check = check_move if verb == "move" else check_copy
+        dst_rel, dst_path, is_dir = await self.host.run_in_thread(
+            check, source, src_path, dest, dst_rel, dst_path)
+        return Transfer(src_root, src_rel, src_path, dst_root, dst_rel, dst_path, is_dir)
+
     @api("server.files.move", "POST")
     async def move(self, source: str, dest: str) -> dict[str, Any]:
         """Move or rename a file or folder (into `dest` when it is an existing folder)."""
-        src_root, src_rel, src_path = self.roots.resolve_full(source, write=True)
-        dst_root, dst_rel, dst_path = self.roots.resolve_full(dest, write=True)
-        if not src_rel or not dst_rel:
-            raise ApiError("Cannot move a root directory", 403)
-        dst_rel, dst_path, is_dir = await self.host.run_in_thread(
-            check_move, source, src_path, dest, dst_rel, dst_path)
-        self.check_modifiable(src_path, source, "moved")
-        self.check_modifiable(dst_path, dest, "overwritten")
+        ends = await self._transfer("move", source, dest)
+        self.check_modifiable(ends.src_path, source, "moved")
+        self.check_modifiable(ends.dst_path, dest, "overwritten")
 
         def move_there() -> str:
-            top = first_missing(dst_root, dst_rel)
-            move_item(src_path, dst_path)
+            top = first_missing(ends.dst_root, ends.dst_rel)
+            move_item(ends.src_path, ends.dst_path)
             return top
 
         async with self.lock:
             top = await self.host.run_in_thread(move_there)
-            if is_dir and src_root.name == dst_root.name == "gcodes":
-                await self.cache.rename_prefix(src_rel, dst_rel)
-            await self.sync(src_root, [src_rel])
-            await self.sync(dst_root, [top])
-        item = self._item(dst_root, dst_rel) or {}
-        action = "move_dir" if is_dir else "move_file"
-        source_item = {"path": src_rel, "root": src_root.name}
+            if ends.is_dir and ends.src_root.name == ends.dst_root.name == "gcodes":
+                await self.cache.rename_prefix(ends.src_rel, ends.dst_rel)
+            await self.sync(ends.src_root, [ends.src_rel])
+            await self.sync(ends.dst_root, [top])
+        item = self._item(ends.dst_root, ends.dst_rel) or {}
+        action = "move_dir" if ends.is_dir else "move_file"
+        source_item = {"path": ends.src_rel, "root": ends.src_root.name}
         self.notify_change(action, item, source_item)
         return {"item": item, "source_item": source_item, "action": action}
 
     @api("server.files.copy", "POST")
     async def copy(self, source: str, dest: str) -> dict[str, Any]:
         """Copy a file or folder (the printed file may be copied, not overwritten)."""
-        _, src_rel, src_path = self.roots.resolve_full(source)
-        dst_root, dst_rel, dst_path = self.roots.resolve_full(dest, write=True)
-        if not src_rel or not dst_rel:
-            raise ApiError("Cannot copy a root directory", 403)
-        dst_rel, dst_path, is_dir = await self.host.run_in_thread(
-            check_copy, source, src_path, dest, dst_rel, dst_path)
-        self.check_modifiable(dst_path, dest, "overwritten")
+        ends = await self._transfer("copy", source, dest)
+        self.check_modifiable(ends.dst_path, dest, "overwritten")
 
         def copy_there() -> tuple[bool, str]:
-            existed = dst_path.exists()
-            top = first_missing(dst_root, dst_rel)
-            copy_item(src_path, dst_path)
+            existed = ends.dst_path.exists()
+            top = first_missing(ends.dst_root, ends.dst_rel)
+            copy_item(ends.src_path, ends.dst_path)
             return existed, top
 
         async with self.lock:
             existed, top = await self.host.run_in_thread(copy_there)
-            await self.sync(dst_root, [top])
-        item = self._item(dst_root, dst_rel) or {}
-        action = "create_dir" if is_dir else ("modify_file" if existed else "create_file")
+            await self.sync(ends.dst_root, [top])
+        item = self._item(ends.dst_root, ends.dst_rel) or {}
+        action = "create_dir" if ends.is_dir else ("modify_file" if existed else "create_file")
         self.notify_change(action, item)
         return {"item": item, "action": action}
 
