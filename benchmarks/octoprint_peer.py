@@ -40,6 +40,8 @@ from datetime import datetime  # noqa: E402
 import aiohttp  # noqa: E402
 import psutil  # noqa: E402
 
+from moonlite.testing import gcode_command_lines  # noqa: E402
+
 REPO = BENCH_DIR.parent
 SHARED = REPO.parent / "shared" / "gcode"
 VENV = REPO / "bench-venvs" / "octoprint"
@@ -75,17 +77,6 @@ class OctoPrintResult:
     def cpu_per_10k_lines(self) -> float:
         """OctoPrint CPU seconds per 10,000 command lines."""
         return self.cpu_seconds / self.lines * 10_000
-
-
-def command_lines(path: Path) -> list[str]:
-    """The file's command lines as a host sends them (comments and blank lines dropped)."""
-    out: list[str] = []
-    with path.open(encoding="utf-8", errors="replace") as handle:
-        for raw in handle:
-            text = raw.partition(";")[0].strip()
-            if text:
-                out.append(text)
-    return out
 
 
 def ensure_venv(venv: Path = VENV) -> Path:
@@ -289,7 +280,7 @@ async def run_octoprint_print(
     apikey = await asyncio.to_thread(prepare_basedir, executable, basedir)
     port = free_port()
     write_config(basedir, pty_path, baudrate, port)
-    lines = len(command_lines(gcode_file))
+    lines = len(gcode_command_lines(gcode_file))
     server = OctoPrintServer(executable, basedir, port, apikey)
     try:
         version = await server.start()
@@ -362,7 +353,7 @@ async def run_standalone(
         result = await run_octoprint_print(pty_path, gcode_file, baudrate, workdir)
     finally:
         await server.close()
-    return result, executed_in_order(printer.executed, command_lines(gcode_file))
+    return result, executed_in_order(printer.executed, gcode_command_lines(gcode_file))
 
 
 def main() -> None:
@@ -383,8 +374,8 @@ def main() -> None:
         gcode = source
         if args.lines:
             gcode = workdir / source.name
-            gcode.write_text("".join(c + "\n" for c in command_lines(source)[: args.lines]))
-        commands = command_lines(gcode)
+            gcode.write_text("".join(c + "\n" for c in gcode_command_lines(source)[: args.lines]))
+        commands = gcode_command_lines(gcode)
         header = f"{'run':<34} {'lines/s':>8} {'limit':>8} {'of wire':>7} {'CPU s/10k':>9}"
         rows = [header + f" {'stream s':>8} {'wall s':>7} {'exact':>5}"]
         for baudrate in bauds:

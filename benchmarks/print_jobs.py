@@ -26,31 +26,25 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 from typing import Any  # noqa: E402
 
-from moonlite.testing import running_host  # noqa: E402
+from moonlite.testing import gcode_command_lines, running_host, wait_until  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "gcode"
 CONFIG = "[printer]\n\n[virtual_printer]\ntime_scale: 0\n"
 
 
-def command_lines(path: Path) -> list[str]:
-    """The lines a host sends for `path`."""
-    with path.open(encoding="utf-8", errors="replace") as handle:
-        return [s for s in (raw.partition(";")[0].strip() for raw in handle) if s]
-
-
 async def wait_ready(printer: Any) -> None:
     """Wait until the link is operational (polling its state on each state change)."""
     changed = asyncio.Event()
     printer.link.listeners.state.append(lambda _o, _n: changed.set())
-    while not (printer.link.is_operational and printer.get_state_id() == "OPERATIONAL"):
-        changed.clear()
-        await asyncio.wait_for(changed.wait(), 10)
+    await wait_until(
+        lambda: printer.link.is_operational and printer.get_state_id() == "OPERATIONAL",
+        changed, 10)
 
 
 async def run(file: Path, rounds: int) -> None:
     """Print `file` `rounds` times each way; print lines/s and CPU per 10k lines."""
-    lines = command_lines(file)
+    lines = gcode_command_lines(file)
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp)
         (data / "gcodes").mkdir()

@@ -36,6 +36,7 @@ from moonlite.components.printer.framing import frame  # noqa: E402
 from moonlite.components.printer.link_config import LinkConfig  # noqa: E402
 from moonlite.components.printer.protocol import MarlinProtocol  # noqa: E402
 
+from moonlite.testing import gcode_command_lines  # noqa: E402
 from moonlite.transport.serial import SerialTransport  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -80,19 +81,6 @@ class Result:
             f"{self.label:<34} {self.rate:9.1f} {self.limit:9.1f} {self.rate / self.limit:7.1%}"
             f" {self.cpu / self.lines * 10_000:10.3f}"
         )
-
-
-def command_lines(path: Path, limit: int) -> list[str]:
-    """The first `limit` command lines of `path` (comments and blank lines dropped)."""
-    out: list[str] = []
-    with path.open(encoding="utf-8", errors="replace") as handle:
-        for raw in handle:
-            line = raw.partition(";")[0].strip()
-            if line:
-                out.append(line)
-                if len(out) >= limit:
-                    break
-    return out
 
 
 def wire_limit(lines: list[str], first_number: int, baudrate: int) -> float:
@@ -152,7 +140,7 @@ def main() -> None:
     parser.add_argument("--file", default="sphere_fine.gcode", help="file in shared/gcode")
     parser.add_argument("--no-octoprint", action="store_true", help="skip OctoPrint 1.11")
     args = parser.parse_args()
-    lines = command_lines(SHARED / args.file, args.lines)
+    lines = gcode_command_lines(SHARED / args.file, args.lines)
     configs = [(baud, adv) for baud in (115200, 250000) for adv in (True, False)]
     results: dict[tuple[int, bool], list[Result]] = {c: [] for c in configs}
     for baudrate, advanced_ok in configs:

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import itertools
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -150,6 +150,16 @@ class RpcCallError(Exception):
         self.message = message
 
 
+async def wait_until(condition: Callable[[], bool], changed: asyncio.Event,
+                     timeout: float) -> None:
+    """Wait until `condition()` holds, re-checked each time `changed` is set (TimeoutError
+    after `timeout` seconds). Whoever can change the outcome sets `changed`."""
+    async with asyncio.timeout(timeout):
+        while not condition():
+            changed.clear()
+            await changed.wait()
+
+
 async def wait_printer_ready(host: Host, timeout: float = 20.0) -> None:
     """Wait until the printer component is connected and idle (checked on every event)."""
     changed = asyncio.Event()
@@ -163,9 +173,20 @@ async def wait_printer_ready(host: Host, timeout: float = 20.0) -> None:
 
     unsubscribe = host.events.subscribe("*", on_event)
     try:
-        async with asyncio.timeout(timeout):
-            while not ready():
-                changed.clear()
-                await changed.wait()
+        await wait_until(ready, changed, timeout)
     finally:
         unsubscribe()
+
+
+def gcode_command_lines(path: Path, limit: int | None = None) -> list[str]:
+    """The command lines of a G-code file as a host sends them: comments and blank lines
+    dropped, only the first `limit` when given."""
+    out: list[str] = []
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        for raw in handle:
+            line = raw.partition(";")[0].strip()
+            if line:
+                out.append(line)
+                if limit is not None and len(out) >= limit:
+                    break
+    return out

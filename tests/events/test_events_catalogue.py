@@ -14,7 +14,7 @@ import aiohttp
 from events_catalogue import CATALOGUE, MOONLITE_EXTRAS, NOT_FIRED, POSITION_KEYS, SEED_KEYS
 
 from moonlite.events import Events
-from moonlite.testing import RpcCallError, RpcClient, RunningHost, running_host
+from moonlite.testing import RpcCallError, RpcClient, RunningHost, running_host, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 GCODE = REPO.parent / "shared" / "gcode"
@@ -82,13 +82,7 @@ class EventRecorder:
 
     async def wait_for(self, condition: Callable[[], bool], timeout: float = 20.0) -> None:
         """Wait until `condition()` holds, checked after each event."""
-
-        async def _wait() -> None:
-            while not condition():
-                self._changed.clear()
-                await self._changed.wait()
-
-        await asyncio.wait_for(_wait(), timeout)
+        await wait_until(condition, self._changed, timeout)
 
     async def wait_event(self, name: str, start: int = 0, timeout: float = 20.0,
                          where: Callable[[dict[str, Any]], bool] = lambda _p: True

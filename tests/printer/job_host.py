@@ -11,7 +11,7 @@ from typing import Any
 
 from moonlite.components.printer.component import PrinterComponent
 
-from moonlite.testing import RunningHost, running_host
+from moonlite.testing import RunningHost, gcode_command_lines, running_host, wait_until
 
 GCODE = Path(__file__).resolve().parents[3] / "shared" / "gcode"
 
@@ -48,13 +48,7 @@ class EventLog:
 
     async def wait_for(self, condition: Callable[[], bool], timeout: float = 20.0) -> None:
         """Wait until `condition()` holds (checked after every event)."""
-
-        async def _wait() -> None:
-            while not condition():
-                self._changed.clear()
-                await self._changed.wait()
-
-        await asyncio.wait_for(_wait(), timeout)
+        await wait_until(condition, self._changed, timeout)
 
     async def wait_event(self, name: str, count: int = 1, timeout: float = 20.0
                          ) -> dict[str, Any]:
@@ -74,12 +68,7 @@ def job_lines(executed: list[str]) -> list[str]:
 
 def command_lines(path: Path) -> list[str]:
     """The command lines of a G-code file as the host sends them (no comments or blanks)."""
-    out: list[str] = []
-    with path.open(encoding="utf-8", errors="replace") as handle:
-        for raw in handle:
-            line = raw.partition(";")[0].strip()
-            if line:
-                out.append(line)
+    out = gcode_command_lines(path)
     assert not HOUSEKEEPING & {line.split(None, 1)[0] for line in out}
     return out
 
@@ -111,11 +100,8 @@ async def wait_operational(printer: PrinterComponent, timeout: float = 10.0) -> 
 
     printer.link.listeners.state.append(on_state)
     try:
-        async def _wait() -> None:
-            while not (printer.link.is_operational and printer.get_state_id() == "OPERATIONAL"):
-                changed.clear()
-                await changed.wait()
-
-        await asyncio.wait_for(_wait(), timeout)
+        await wait_until(
+            lambda: printer.link.is_operational and printer.get_state_id() == "OPERATIONAL",
+            changed, timeout)
     finally:
         printer.link.listeners.state.remove(on_state)

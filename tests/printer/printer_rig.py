@@ -1,15 +1,15 @@
-"""Helpers for the printer-link tests: recorder of link reports, rig, G-code command lines."""
+"""Helpers for the printer-link tests: recorder of link reports, rig, fault-test settings."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from moonlite.components.printer.protocol import MarlinProtocol
 from moonlite.components.printer.state import PrinterState
 
+from moonlite.testing import wait_until
 from moonlite.virtual_printer.printer import VirtualPrinter
 
 #: what the link sends after a timeout to resynchronise (M114 with ADVANCED_OK, else M105)
@@ -57,13 +57,7 @@ class Recorder:
 
     async def wait_for(self, condition: Callable[[], bool], timeout: float = 10.0) -> None:
         """Wait until `condition()` holds (re-checked whenever the link reports something)."""
-
-        async def _wait() -> None:
-            while not condition():
-                self._changed.clear()
-                await self._changed.wait()
-
-        await asyncio.wait_for(_wait(), timeout)
+        await wait_until(condition, self._changed, timeout)
 
 
 def without_fragments(executed: list[str]) -> tuple[list[str], int]:
@@ -76,19 +70,6 @@ def without_fragments(executed: list[str]) -> tuple[list[str], int]:
     """
     kept = [c for c in executed if "*" not in c or c[:1] in ("G", "M", "T")]
     return kept, len(executed) - len(kept)
-
-
-def command_lines(path: Path, limit: int | None = None) -> list[str]:
-    """The command lines of a G-code file as a host sends them (no comments, no blanks)."""
-    out: list[str] = []
-    with path.open(encoding="utf-8", errors="replace") as handle:
-        for raw in handle:
-            line = raw.partition(";")[0].strip()
-            if line:
-                out.append(line)
-                if limit is not None and len(out) >= limit:
-                    break
-    return out
 
 
 class Rig:

@@ -9,8 +9,9 @@ from pathlib import Path
 from moonlite.components.printer.link_config import LinkConfig
 from moonlite.components.printer.protocol import MarlinProtocol
 from moonlite.components.printer.state import PrinterState
-from printer_rig import FAST, PROBES, RigFactory, command_lines, without_fragments
+from printer_rig import FAST, PROBES, RigFactory, without_fragments
 
+from moonlite.testing import gcode_command_lines
 from moonlite.transport.factory import open_transport
 from moonlite.virtual_printer.link import PrinterLink
 from moonlite.virtual_printer.options import VirtualPrinterOptions
@@ -21,7 +22,7 @@ async def test_sphere_fine_with_corruption_and_lost_oks(
     local_rig: RigFactory, gcode_dir: Path
 ) -> None:
     path = gcode_dir / "sphere_fine.gcode"
-    expected = command_lines(path)
+    expected = gcode_command_lines(path)
     assert len(expected) > 50_000
     rig = await local_rig(
         {"timeout_communication": 0.3, "timeout_communication_busy": 0.3},
@@ -57,7 +58,7 @@ async def test_strict_rx_accounting_never_overflows_the_receive_buffer(
         baudrate=1_000_000,
         latency=0.0005,
     )
-    expected = command_lines(gcode_dir / "sphere_fine.gcode", 600)
+    expected = gcode_command_lines(gcode_dir / "sphere_fine.gcode", 600)
     start = len(rig.printer.executed)
     job = rig.link.start_stream(expected)
     assert await asyncio.wait_for(job.done, 60) == "done"
@@ -68,7 +69,7 @@ async def test_strict_rx_accounting_never_overflows_the_receive_buffer(
 
 
 async def test_async_source_is_streamed_in_order(local_rig: RigFactory, gcode_dir: Path) -> None:
-    expected = command_lines(gcode_dir / "torus_marlin.gcode", 2000)
+    expected = gcode_command_lines(gcode_dir / "torus_marlin.gcode", 2000)
     rig = await local_rig()
 
     async def source() -> AsyncIterator[str]:
@@ -107,7 +108,7 @@ async def test_stream_over_tcp_to_a_virtual_printer(gcode_dir: Path) -> None:
     try:
         await asyncio.wait_for(proto.connect(open_transport(f"socket://127.0.0.1:{port}")), 10)
         assert proto.firmware.name.startswith("Marlin")
-        expected = command_lines(gcode_dir / "cone_marlin2_thumbs.gcode", 1000)
+        expected = gcode_command_lines(gcode_dir / "cone_marlin2_thumbs.gcode", 1000)
         start = len(printer.executed)
         job = proto.start_stream(expected)
         assert await asyncio.wait_for(job.done, 60) == "done"

@@ -15,8 +15,9 @@ from moonlite.components.printer.errors import (
 )
 from moonlite.components.printer.framing import frame
 from moonlite.components.printer.state import PrinterState as S
-from printer_rig import PROBES, RigFactory, command_lines, without_fragments
+from printer_rig import PROBES, RigFactory, without_fragments
 
+from moonlite.testing import gcode_command_lines
 from moonlite.transport.serial import SerialTransport
 
 HANDSHAKE = ["M110 N0", "M115", "M155 S2", "M154 S5"]
@@ -85,7 +86,7 @@ async def test_resends_under_corruption(
         corrupt_rate=0.05,
         seed=3,
     )
-    expected = command_lines(gcode_dir / "hexnut_marlin2.gcode", 400)
+    expected = gcode_command_lines(gcode_dir / "hexnut_marlin2.gcode", 400)
     start = len(rig.printer.executed)
     job = rig.link.start_stream(expected)
     assert await asyncio.wait_for(job.done, 60) == "done"
@@ -107,7 +108,7 @@ async def test_lost_oks(pty_rig: RigFactory, gcode_dir: Path, advanced_ok: bool)
         drop_ok_rate=0.04,
         seed=5,
     )
-    expected = command_lines(gcode_dir / "hexnut_marlin2.gcode", 150)
+    expected = gcode_command_lines(gcode_dir / "hexnut_marlin2.gcode", 150)
     start = len(rig.printer.executed)
     job = rig.link.start_stream(expected)
     assert await asyncio.wait_for(job.done, 60) == "done"
@@ -120,7 +121,7 @@ async def test_lost_oks(pty_rig: RigFactory, gcode_dir: Path, advanced_ok: bool)
 
 async def test_busy_protocol(pty_rig: RigFactory, gcode_dir: Path) -> None:
     rig = await pty_rig(busy_storm_rate=0.1, busy_storm_duration=0.1, seed=2)
-    expected = command_lines(gcode_dir / "hexnut_marlin2.gcode", 80)
+    expected = gcode_command_lines(gcode_dir / "hexnut_marlin2.gcode", 80)
     start = len(rig.printer.executed)
     job = rig.link.start_stream(expected)
     assert await asyncio.wait_for(job.done, 60) == "done"
@@ -136,7 +137,7 @@ async def test_firmware_reset_mid_stream_fails_the_job(
     pty_rig: RigFactory, gcode_dir: Path
 ) -> None:
     rig = await pty_rig(reset_at_line=40)
-    expected = command_lines(gcode_dir / "hexnut_marlin2.gcode", 200)
+    expected = gcode_command_lines(gcode_dir / "hexnut_marlin2.gcode", 200)
     start = len(rig.printer.executed)
     job = rig.link.start_stream(expected)
     with pytest.raises(FirmwareReset):
@@ -154,7 +155,7 @@ async def test_firmware_reset_mid_stream_fails_the_job(
 
 async def test_kill_error_is_fatal(pty_rig: RigFactory, gcode_dir: Path) -> None:
     rig = await pty_rig(kill_at_line=30)
-    job = rig.link.start_stream(command_lines(gcode_dir / "hexnut_marlin2.gcode", 100))
+    job = rig.link.start_stream(gcode_command_lines(gcode_dir / "hexnut_marlin2.gcode", 100))
     with pytest.raises(FirmwareError, match="Thermal Runaway"):
         await asyncio.wait_for(job.done, 30)
     await rig.rec.wait_for(lambda: rig.link.state is S.CLOSED_WITH_ERROR)
@@ -199,7 +200,7 @@ async def test_action_commands_reach_listeners(pty_rig: RigFactory) -> None:
 
 async def test_disconnect_and_reconnect(pty_rig: RigFactory, gcode_dir: Path) -> None:
     rig = await pty_rig(disconnect_at_line=20)
-    job = rig.link.start_stream(command_lines(gcode_dir / "hexnut_marlin2.gcode", 100))
+    job = rig.link.start_stream(gcode_command_lines(gcode_dir / "hexnut_marlin2.gcode", 100))
     with pytest.raises(LinkLost):
         await asyncio.wait_for(job.done, 30)
     await rig.rec.wait_for(lambda: rig.link.state is S.CLOSED_WITH_ERROR)
@@ -223,7 +224,7 @@ async def test_disconnect_and_reconnect(pty_rig: RigFactory, gcode_dir: Path) ->
 
 async def test_pause_resume_cancel(pty_rig: RigFactory, gcode_dir: Path) -> None:
     rig = await pty_rig(time_scale=0.002)
-    expected = command_lines(gcode_dir / "hexnut_marlin2.gcode", 3000)
+    expected = gcode_command_lines(gcode_dir / "hexnut_marlin2.gcode", 3000)
     start = len(rig.printer.executed)
     job = rig.link.start_stream(expected)
     await rig.rec.wait_for(lambda: job.acked >= 50)
@@ -294,7 +295,7 @@ async def test_error_without_disconnect_fails_only_the_job(
     pty_rig: RigFactory, gcode_dir: Path
 ) -> None:
     rig = await pty_rig({"disconnect_on_errors": False}, time_scale=0.002)
-    job = rig.link.start_stream(command_lines(gcode_dir / "hexnut_marlin2.gcode", 3000))
+    job = rig.link.start_stream(gcode_command_lines(gcode_dir / "hexnut_marlin2.gcode", 3000))
     await rig.rec.wait_for(lambda: job.acked >= 20)
     rig.printer.emit("Error:Probing failed")
     with pytest.raises(FirmwareError, match="Probing failed"):

@@ -13,7 +13,13 @@ import pytest
 from moonlite.config import Config
 from moonlite.plugins.manager import PluginManager
 from moonlite.server import Host
-from moonlite.testing import RpcCallError, RpcClient, running_host
+from moonlite.testing import (
+    RpcCallError,
+    RpcClient,
+    gcode_command_lines,
+    running_host,
+    wait_until,
+)
 
 CAMERA_CONFIG = "[webcam door]\nstream_url: /door\n"
 
@@ -136,3 +142,34 @@ async def test_move_and_copy_check_the_file_system_off_the_event_loop(
     assert sorted(p.name for p in (data / "gcodes").iterdir() if p.name != ".thumbs") == [
         "b.gcode", "box"]
     assert on_loop == []
+
+
+def test_gcode_command_lines_drops_comments_and_blanks(tmp_path: Path) -> None:
+    path = tmp_path / "part.gcode"
+    path.write_bytes(b"; header\r\nG28 ; home\r\n\r\n   \nM104 S200\n;only comment\n"
+                     b"G1 X1 \xff\nG1 X2\n")
+    assert gcode_command_lines(path) == ["G28", "M104 S200", "G1 X1 \ufffd", "G1 X2"]
+    assert gcode_command_lines(path, limit=2) == ["G28", "M104 S200"]
+
+
+def test_gcode_command_lines_of_a_slicer_file(gcode_dir: Path) -> None:
+    lines = gcode_command_lines(gcode_dir / "hexnut_marlin2.gcode")
+    assert len(lines) > 500
+    assert all(line == line.strip() and line and ";" not in line for line in lines)
+
+
+async def test_wait_until_rechecks_on_change_and_times_out() -> None:
+    changed = asyncio.Event()
+    state = {"count": 0}
+
+    async def bump() -> None:
+        for _ in range(3):
+            state["count"] += 1
+            changed.set()
+            await asyncio.sleep(0)  # a turn of the loop between changes, not a timed wait
+
+    bumping = asyncio.create_task(bump())
+    await wait_until(lambda: state["count"] == 3, changed, timeout=5)
+    await bumping
+    with pytest.raises(TimeoutError):
+        await wait_until(lambda: state["count"] == 4, changed, timeout=0.05)
