@@ -1,9 +1,11 @@
-"""Streaming multipart uploads: parsed in a worker, hashed and written as they arrive.
+"""Streaming multipart uploads: parsed, hashed and written in one worker as they arrive.
 
-The body is read in chunks and handed, one batch at a time, to `streaming-form-data`'s parser
-in a worker thread while the next batch is received (double buffering: memory stays at about
-two batches whatever the file size). The file part goes to a hidden temporary file inside the
-target root; the caller renames it into place only when everything checked out.
+The event loop only receives: each chunk `request.content` hands over (up to 256 KiB) goes,
+uncopied, through a queue to one thread per upload that feeds `streaming-form-data`'s parser,
+whose file target hashes and writes the data. The loop stops reading while more than
+`WINDOW` bytes wait in the queue, so memory stays bounded whatever the file size. The file
+part goes to a hidden temporary file inside the target root; the caller renames it into place
+only when everything checked out.
 """
 
 from __future__ import annotations
@@ -13,7 +15,10 @@ import contextlib
 import errno
 import hashlib
 import os
+import queue
 import tempfile
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,8 +37,12 @@ from .paths import UPLOAD_PREFIX
 if TYPE_CHECKING:
     from moonlite.server import Host
 
-#: bytes handed to the parser per worker call
-BATCH_SIZE = 1024 * 1024
+#: received bytes allowed to wait for the worker before the loop stops reading
+WINDOW = 4 * 1024 * 1024
+#: the worker reports progress every this many bytes (less than WINDOW: the loop waits on it)
+PROGRESS_STEP = 1024 * 1024
+#: ... or, when it caught up with a slow sender, after this many seconds
+PROGRESS_INTERVAL = 0.1
 #: form fields other than the file are small; more than this is refused
 MAX_FIELD_SIZE = 8192
 #: multipart framing and form fields allowed on top of the file size limit
@@ -79,7 +88,6 @@ class TempFileTarget(BaseTarget):
         self._file: Any = None
         self.size = 0
         self.sha256 = hashlib.sha256()
-        self._unhashed: list[bytes] = []
         self._flushed = 0
 
     def on_start(self) -> None:
@@ -90,11 +98,11 @@ class TempFileTarget(BaseTarget):
         self._file = os.fdopen(handle, "wb", buffering=0)
 
     def on_data_received(self, chunk: bytes) -> None:
-        """Count and write a chunk; keep it for the hashing stage."""
+        """Count, hash and write a chunk (in the upload's worker thread)."""
         self.size += len(chunk)
         if self.size > self.limit:
             raise ApiError(f"File size exceeds the upload limit of {self.limit} bytes", 413)
-        self._unhashed.append(chunk)
+        self.sha256.update(chunk)  # releases the GIL: the loop keeps receiving meanwhile
         try:
             self._file.write(chunk)
             if self.size - self._flushed >= WRITEBACK_STEP:
@@ -113,16 +121,6 @@ class TempFileTarget(BaseTarget):
             os.fsync(self._file.fileno())
             self._file.close()
             self._file = None
-
-    def take_unhashed(self) -> list[bytes]:
-        """The chunks written since the last call (to be hashed, in order)."""
-        chunks, self._unhashed = self._unhashed, []
-        return chunks
-
-    def hash_chunks(self, chunks: list[bytes]) -> None:
-        """Feed chunks to the SHA-256 (in a worker; calls for one upload never overlap)."""
-        for chunk in chunks:
-            self.sha256.update(chunk)
 
     @property
     def complete(self) -> bool:
@@ -157,22 +155,14 @@ class ReceivedUpload:
         return self.target.path
 
 
-def _feed(parser: StreamingFormDataParser, target: TempFileTarget, chunks: list[bytes]
-          ) -> list[bytes]:
-    # one parser call per batch: the target writes big pieces, so the worker gives up and
-    # retakes the GIL a few times per batch instead of a few times per chunk
-    parser.data_received(chunks[0] if len(chunks) == 1 else b"".join(chunks))
-    return target.take_unhashed()
-
-
 async def receive_upload(request: web.Request, host: Host, folder_of: Callable[[str], Path],
                          limit: int, progress: Callable[[int], None] | None = None
                          ) -> ReceivedUpload:
     """Read a multipart upload into a temporary file; the caller commits or discards it.
 
     `folder_of(root_name)` gives the folder the temporary file is created in (the target
-    root); `limit` is the maximum file size in bytes; `progress(bytes)` is called after each
-    batch was written.
+    root); `limit` is the maximum file size in bytes; `progress(bytes)` is called with the
+    body bytes parsed, hashed and written so far, about every `PROGRESS_STEP` bytes.
     """
     length = request.content_length
     if length is not None and length > limit + FRAMING_ALLOWANCE:
@@ -195,7 +185,7 @@ async def receive_upload(request: web.Request, host: Host, folder_of: Callable[[
         if length + FREE_SPACE_RESERVE > free:
             raise ApiError("Insufficient storage for the upload", 507)
     try:
-        await _pump(request, host, parser, target, limit + FRAMING_ALLOWANCE, progress)
+        await _pump(request, parser, limit + FRAMING_ALLOWANCE, progress)
         if not target.complete:
             raise ApiError("Multipart upload incomplete or without a 'file' part", 400)
         if not target.multipart_filename:
@@ -213,66 +203,120 @@ async def receive_upload(request: web.Request, host: Host, folder_of: Callable[[
         raise
 
 
-def _reporter(progress: Callable[[int], None], written: int
-              ) -> Callable[[asyncio.Future[Any]], None]:
-    def report(done: asyncio.Future[Any]) -> None:
-        if not done.cancelled() and done.exception() is None:
-            progress(written)
+class BodyWorker:
+    """One thread that feeds an upload's body to the parser, in order, as chunks arrive.
 
-    return report
-
-
-async def _pump(request: web.Request, host: Host, parser: StreamingFormDataParser,
-                target: TempFileTarget, max_body: int,
-                progress: Callable[[int], None] | None) -> None:
-    """Receive the body in batches through a three-stage pipeline.
-
-    While the event loop receives batch N+1, one worker parses and writes batch N and another
-    hashes the file data of batch N-1 (hashlib and file writes release the GIL, so the stages
-    overlap). Each stage handles one batch at a time: at most about three batches are held.
+    The loop side (`put`, `wait_for_room`, `close`, `abort`, `done`) is used from the event
+    loop only; the thread reports back with `call_soon_threadsafe` once per `PROGRESS_STEP`
+    bytes (or `PROGRESS_INTERVAL` when the sender is slow), so there is no future or executor
+    hand-off per chunk.
     """
-    parsing: asyncio.Future[list[bytes]] | None = None
-    hashing: asyncio.Future[None] | None = None
+
+    def __init__(self, parser: StreamingFormDataParser, loop: asyncio.AbstractEventLoop,
+                 progress: Callable[[int], None] | None) -> None:
+        self._parser = parser
+        self._loop = loop
+        self._progress = progress
+        self._queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._aborted = threading.Event()
+        self._room = asyncio.Event()
+        self._room.set()
+        self._waiting = 0  # bytes queued, not yet parsed (loop side)
+        self.processed = 0  # bytes parsed, hashed and written (loop side)
+        #: resolves when the thread stopped: None, or the exception that stopped it
+        self.done: asyncio.Future[None] = loop.create_future()
+        self._thread = threading.Thread(target=self._run, name="moonlite-upload", daemon=True)
+        self._thread.start()
+
+    def put(self, chunk: bytes) -> None:
+        """Queue a chunk of the body (not copied)."""
+        self._waiting += len(chunk)
+        if self._waiting >= WINDOW:
+            self._room.clear()
+        self._queue.put(chunk)
+
+    async def wait_for_room(self) -> None:
+        """Return once the queue is below `WINDOW` bytes or the thread stopped."""
+        while not self._room.is_set() and not self.done.done():
+            await self._room.wait()
+
+    def close(self) -> None:
+        """No more chunks: the thread stops once it parsed what is queued."""
+        self._queue.put(None)
+
+    def abort(self) -> None:
+        """Stop the thread soon, without parsing what is still queued."""
+        self._aborted.set()
+        self._queue.put(None)
+
+    def _run(self) -> None:
+        unreported = 0
+        reported_at = 0.0
+        error: BaseException | None = None
+        try:
+            while (chunk := self._queue.get()) is not None and not self._aborted.is_set():
+                self._parser.data_received(chunk)
+                unreported += len(chunk)
+                # each report wakes the loop: not one per chunk when both sides keep pace
+                if unreported >= PROGRESS_STEP or (
+                        self._queue.empty()
+                        and time.monotonic() - reported_at >= PROGRESS_INTERVAL):
+                    self._report(self._parsed, unreported)
+                    unreported = 0
+                    reported_at = time.monotonic()
+        except BaseException as exc:  # handed to the loop, raised there
+            error = exc
+        self._report(self._stopped, unreported, error)
+
+    def _report(self, callback: Callable[..., None], *args: Any) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting
+            self._loop.call_soon_threadsafe(callback, *args)
+
+    def _parsed(self, size: int) -> None:
+        self._waiting -= size
+        self.processed += size
+        if self._waiting < WINDOW:
+            self._room.set()
+        if size and self._progress is not None:
+            self._progress(self.processed)
+
+    def _stopped(self, size: int, error: BaseException | None) -> None:
+        self._parsed(size)
+        self._room.set()
+        if self.done.done():
+            return
+        if error is None:
+            self.done.set_result(None)
+        else:
+            self.done.set_exception(error)
+
+
+async def _pump(request: web.Request, parser: StreamingFormDataParser, max_body: int,
+                progress: Callable[[int], None] | None) -> None:
+    """Receive the body on the loop while one worker thread parses, hashes and writes it."""
+    worker = BodyWorker(parser, asyncio.get_running_loop(), progress)
     received = 0
-
-    async def hand_over(batch: list[bytes], upto: int) -> None:
-        nonlocal parsing, hashing
-        if parsing is not None:
-            written = await parsing
-            parsing = None
-            if hashing is not None:
-                await hashing
-            hashing = asyncio.ensure_future(host.run_in_thread(target.hash_chunks, written))
-        if batch:
-            parsing = asyncio.ensure_future(host.run_in_thread(_feed, parser, target, batch))
-            if progress is not None:
-                parsing.add_done_callback(_reporter(progress, upto))
-
-    batch: list[bytes] = []
-    batch_size = 0
     try:
-        while True:
+        while not worker.done.done():
             chunk = await request.content.readany()
             if not chunk:
+                worker.close()
                 break
             received += len(chunk)
             if received > max_body:
                 raise ApiError(f"Upload exceeds the limit of {max_body} bytes", 413)
-            batch.append(chunk)
-            batch_size += len(chunk)
-            if batch_size >= BATCH_SIZE:
-                await hand_over(batch, received)
-                batch, batch_size = [], 0
-        await hand_over(batch, received)  # the last batch
-        await hand_over([], received)  # its hashing
-        if hashing is not None:
-            await hashing
-            hashing = None
+            worker.put(chunk)
+            await worker.wait_for_room()
+        # the worker's error (413, 507, a bad body) if it stopped early; shielded: a cancelled
+        # upload must not lose track of a thread that may still write
+        await asyncio.shield(worker.done)
     except ParseFailedException as exc:
         raise ApiError(f"Malformed multipart body: {exc}", 400) from None
     finally:
-        # workers may still write: wait for them before the caller removes the file
-        for pending in (parsing, hashing):
-            if pending is not None:
-                with contextlib.suppress(BaseException):
-                    await asyncio.shield(pending)
+        if not worker.done.done():
+            # the thread may still write: wait for it before the caller removes the file
+            worker.abort()
+            with contextlib.suppress(BaseException):
+                await asyncio.shield(worker.done)
+        if worker.done.done():
+            worker.done.exception()  # seen, even when another error is the one raised
