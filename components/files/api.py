@@ -51,6 +51,11 @@ def transfer_destination(source: str, src_path: Path, dest: str, dst_rel: str,
                        400)
     if dst_path.is_dir() and not src_path.is_dir():
         raise ApiError(f"Cannot overwrite a folder with a file: {dest}", 400)
+    for parent in dst_path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ApiError(f"Not a folder: {dest} lies under a file", 400)
+            break
     return dst_rel, dst_path
 
 
