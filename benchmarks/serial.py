@@ -9,7 +9,7 @@ wire is the only limit. The wire limit is baud/10 bytes per second over the mean
 length (`N<n> <cmd>*<cs>\\n`); each run prints its fraction of it. Host CPU is this process's
 CPU time while streaming (the printer's CPU is in the other process). Then the same lines are
 printed by OctoPrint 1.11 (its own venv under bench-venvs/octoprint, created if missing) to
-the same kind of virtual printer (see benchmarks/octoprint_serial.py), and each pair is
+the same kind of virtual printer (see benchmarks/octoprint_peer.py), and each pair is
 compared: rate ratio and CPU-per-line ratio (OctoPrint's figure is its whole process).
 """
 
@@ -149,17 +149,16 @@ def main() -> None:
         print(result.row(), flush=True)
     if not args.no_octoprint:
         sys.path.append(str(BENCH_DIR))
-        from octoprint_serial import OctoPrint
+        from octoprint_peer import run_octoprint
 
-        with OctoPrint() as octoprint:
-            for baudrate, advanced_ok in configs:
-                label = f"OctoPrint {baudrate} ADVANCED_OK {'on' if advanced_ok else 'off'}"
-                with virtual_printer(**printer_options(baudrate, advanced_ok)) as path:
-                    seconds, cpu = octoprint.print_lines(path, baudrate, lines)
-                limit = wire_limit(lines, 1, baudrate)
-                result = Result(label, len(lines), seconds, cpu, limit)
-                results[(baudrate, advanced_ok)].append(result)
-                print(result.row(), flush=True)
+        for baudrate, advanced_ok in configs:
+            label = f"OctoPrint {baudrate} ADVANCED_OK {'on' if advanced_ok else 'off'}"
+            with virtual_printer(**printer_options(baudrate, advanced_ok)) as path:
+                seconds, cpu = run_octoprint(path, baudrate, lines)
+            limit = wire_limit(lines, 1, baudrate)
+            result = Result(label, len(lines), seconds, cpu, limit)
+            results[(baudrate, advanced_ok)].append(result)
+            print(result.row(), flush=True)
     print()
     print(f"file {args.file}, {len(lines)} command lines, 1 ms latency, 4-slot buffer")
     print(f"{'run':<34} {'lines/s':>9} {'limit':>9} {'of wire':>7} {'CPU s/10k':>10}")
