@@ -7,6 +7,11 @@ aiohttp streaming the file from disk (so neither side holds it in memory). A thr
 this process's RSS every 10 ms; the growth is the peak during the upload minus the RSS just
 before it. Throughput is compared with copying the same file on the same disk, both with the
 fsync the upload does before it answers (durable) and without it (page cache only).
+
+CPU accounting, to tell a slow upload path from a busy machine: the server's CPU seconds and the
+client's over the upload, how busy the whole machine was meanwhile (other processes included),
+the ceiling that CPU work allows on this machine's cores if nothing else ran, and the server's
+work alone (parse + SHA-256 + write + fsync of the same body in one thread, no network).
 Then, if it exists, `benchmarks/files_metadata.py` (the metadata comparison) is run.
 """
 
@@ -23,6 +28,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -32,20 +38,38 @@ REPO = Path(__file__).resolve().parent.parent
 MIB = 1024 * 1024
 
 CLIENT = r"""
-import asyncio, json, sys, time, aiohttp
+import asyncio, json, os, sys, time, aiohttp
+def machine_busy():
+    with open("/proc/stat") as stat:
+        ticks = [int(v) for v in stat.readline().split()[1:]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # minus idle, iowait
 async def main(url, path, name):
     async with aiohttp.ClientSession() as session:
         with open(path, "rb") as handle:
             form = aiohttp.FormData()
             form.add_field("file", handle, filename=name,
                            content_type="application/octet-stream")
-            start = time.perf_counter()
+            busy, cpu, start = machine_busy(), os.times(), time.perf_counter()
             async with session.post(url, data=form) as resp:
                 body = await resp.text()
             elapsed = time.perf_counter() - start
-    print(json.dumps({"status": resp.status, "elapsed": elapsed, "body": body[:300]}))
+            end_cpu, end_busy = os.times(), machine_busy()
+    print(json.dumps({"status": resp.status, "elapsed": elapsed, "body": body[:300],
+                      "client_cpu": end_cpu.user + end_cpu.system - cpu.user - cpu.system,
+                      "machine_busy": end_busy - busy}))
 asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3]))
 """
+
+
+@dataclass
+class UploadRun:
+    """One upload as the client saw it, with the CPU it took."""
+
+    elapsed: float
+    rss_growth: int
+    server_cpu: float
+    client_cpu: float
+    machine_busy: float
 
 
 class RssSampler:
@@ -100,18 +124,24 @@ def timed_copy(source: Path, dest: Path, fsync: bool) -> float:
     return elapsed
 
 
-async def upload_once(url: str, source: Path, name: str) -> tuple[float, int]:
-    """Upload with the client process; (seconds, peak RSS growth in bytes of this process)."""
+async def upload_once(url: str, source: Path, name: str) -> UploadRun:
+    """Upload with the client process; time, this process's RSS growth and CPU figures."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-c", CLIENT, url, str(source), name,
         stdout=asyncio.subprocess.PIPE)
+    start_cpu = os.times()
     with RssSampler() as sampler:
         baseline = sampler.peak
         out, _ = await proc.communicate()
+    end_cpu = os.times()
     result = json.loads(out)
     if result["status"] != 201:  # the bare receiver answers 201 too
         raise RuntimeError(f"upload failed: {result}")
-    return float(result["elapsed"]), sampler.peak - baseline
+    # this process idles while the client starts: its CPU over the window is the upload's
+    # (plus the RSS sampler's, a few ms)
+    server_cpu = end_cpu.user + end_cpu.system - start_cpu.user - start_cpu.system
+    return UploadRun(float(result["elapsed"]), sampler.peak - baseline, server_cpu,
+                     float(result["client_cpu"]), float(result["machine_busy"]))
 
 
 def hash_time(source: Path) -> float:
@@ -122,6 +152,35 @@ def hash_time(source: Path) -> float:
         while chunk := src.read(MIB):
             digest.update(chunk)
     return time.perf_counter() - start
+
+
+def server_work_time(source: Path, folder: Path) -> float:
+    """Seconds for the server's own work on the body in one thread, without the network.
+
+    The file is read from the page cache in the chunks aiohttp hands over, framed as a
+    multipart body and fed to the upload's parser and file target (SHA-256, write, fsync).
+    """
+    from moonlite.components.files.upload import TempFileTarget
+    from streaming_form_data import StreamingFormDataParser
+
+    boundary = "BenchBoundary42"
+    parser = StreamingFormDataParser(
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    target = TempFileTarget(lambda: folder, 1 << 40)
+    parser.register("file", target)
+    start = time.perf_counter()
+    parser.data_received(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="w.gcode"'
+        "\r\nContent-Type: application/octet-stream\r\n\r\n".encode())
+    with source.open("rb") as src:
+        while chunk := src.read(256 * 1024):
+            parser.data_received(chunk)
+    parser.data_received(f"\r\n--{boundary}--\r\n".encode())
+    elapsed = time.perf_counter() - start
+    if not target.complete or target.size != source.stat().st_size:
+        raise RuntimeError("server work benchmark: the file part did not complete")
+    target.discard()
+    return elapsed
 
 
 async def bare_receive_time(source: Path) -> float:
@@ -140,10 +199,10 @@ async def bare_receive_time(source: Path) -> float:
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     try:
-        elapsed, _ = await upload_once(f"http://127.0.0.1:{port}/upload", source, "x")
+        run = await upload_once(f"http://127.0.0.1:{port}/upload", source, "x")
     finally:
         await runner.cleanup()
-    return elapsed
+    return run.elapsed
 
 
 async def run(size_mb: int, runs: int) -> None:
@@ -157,6 +216,7 @@ async def run(size_mb: int, runs: int) -> None:
         copies = {fsync: min(timed_copy(source, work / "copy.gcode", fsync)
                              for _ in range(runs)) for fsync in (True, False)}
         hashing = min(hash_time(source) for _ in range(runs))
+        alone = min(server_work_time(source, work) for _ in range(runs))
         bare = min([await bare_receive_time(source) for _ in range(runs)])
         config = f"[server]\nmax_upload_size: {size_mb * 2}\n\n[file_manager]\n"
         async with running_host(work / "data", config) as running:
@@ -166,14 +226,19 @@ async def run(size_mb: int, runs: int) -> None:
             results = [await upload_once(url, source, f"run{i}.gcode") for i in range(runs)]
             for i in range(runs):
                 (running.host.paths.gcodes / f"run{i}.gcode").unlink()
-        best = min(t for t, _ in results)
-        growth = max(g for _, g in results)
+        best_run = min(results, key=lambda r: r.elapsed)
+        best = best_run.elapsed
+        growth = max(r.rss_growth for r in results)
+        cores = os.cpu_count() or 1
+        ceiling = size / ((best_run.server_cpu + best_run.client_cpu) / cores)
         print(f"file: {size / MIB:.0f} MiB on {work} ({runs} runs, best time)")
         print(f"plain copy + fsync : {size / MIB / copies[True]:8.1f} MiB/s")
         print(f"plain copy (cache) : {size / MIB / copies[False]:8.1f} MiB/s")
         print(f"HTTP upload        : {size / MIB / best:8.1f} MiB/s  "
               f"(multipart parse + SHA-256 + fsync + metadata)")
         print(f"SHA-256 alone      : {size / MIB / hashing:8.1f} MiB/s  (one core)")
+        print(f"server work alone  : {size / MIB / alone:8.1f} MiB/s  "
+              f"(parse + SHA-256 + write + fsync, one thread, no network)")
         print(f"bare aiohttp recv  : {size / MIB / bare:8.1f} MiB/s  "
               f"(same client, handler discards the body)")
         print(f"upload / copy+fsync: {copies[True] / best * 100:6.1f} %  (goal >= 80 %)")
@@ -181,7 +246,14 @@ async def run(size_mb: int, runs: int) -> None:
         print(f"upload / copy cache: {copies[False] / best * 100:6.1f} %")
         print(f"server RSS growth  : {growth / MIB:6.1f} MiB peak over the upload "
               f"(goal < 30 MiB; per run: "
-              f"{', '.join(f'{g / MIB:.1f}' for _, g in results)})")
+              f"{', '.join(f'{r.rss_growth / MIB:.1f}' for r in results)})")
+        print(f"CPU, best run      : server {best_run.server_cpu:.2f} s, client "
+              f"{best_run.client_cpu:.2f} s for {best:.2f} s; the machine was "
+              f"{best_run.machine_busy / best / cores * 100:.0f} % busy on {cores} cores "
+              f"(other processes included)")
+        print(f"CPU-bound ceiling  : {ceiling / MIB:8.1f} MiB/s  (server + client CPU spread "
+              f"over {cores} idle cores) = {ceiling / MIB / (size / MIB / copies[True]) * 100:.0f}"
+              f" % of copy+fsync")
 
 
 def main() -> None:
