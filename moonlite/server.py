@@ -349,7 +349,10 @@ def release_freed_memory() -> None:
 async def serve(host: Host, ready: Callable[[int], object] | None = None) -> None:
     """Run `host` until it is stopped (signal or restart request)."""
     app = host.build_app()
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    # a refused upload's unread body is drained for at most 2 s (aiohttp's default, 10 s, also
+    # held up every shutdown and restart); requests still running after 5 s do not hold a stop
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, lingering_time=2.0,
+                           shutdown_timeout=5.0)
     await runner.setup()
     site = web.TCPSite(runner, host.server_config.host, host.server_config.port,
                        reuse_address=True)
