@@ -181,7 +181,8 @@ def openapi_document(registry: Registry, version: str) -> dict[str, Any]:
         schema = method.params_model.model_json_schema()
         props: dict[str, Any] = schema.get("properties", {})
         required = set(schema.get("required", []))
-        summary, _, description = method.doc.partition("\n")
+        first, _, description = method.doc.partition("\n\n")
+        summary = " ".join(first.split())
         op: dict[str, Any] = {
             "operationId": method.name if len(method.verbs) == 1
             else f"{method.name}_{verb.lower()}",
