@@ -17,7 +17,7 @@ import pytest
 
 import moonlite.websocket
 from moonlite.events import Events
-from moonlite.testing import RpcClient, running_host
+from moonlite.testing import RpcClient, RunningHost, running_host
 from moonlite.websocket import Connection
 
 TIMEOUT = 30.0
@@ -52,6 +52,28 @@ def silent_socket() -> Iterator[list[socket.socket]]:
         sock.close()
 
 
+async def connect_silent(running: RunningHost, silent_socket: list[socket.socket]
+                         ) -> tuple[Connection, asyncio.Event]:
+    """Open a silent websocket; its server-side Connection and an event set when it closes."""
+    host = running.host
+    known = set(host.websockets.connections)
+    registered = asyncio.Event()
+
+    async def on_open(event: str, payload: dict[str, Any]) -> None:
+        registered.set()
+
+    host.events.subscribe(Events.CLIENT_OPENED, on_open)
+    sock = await asyncio.get_running_loop().run_in_executor(
+        None, open_silent_websocket, running.port)
+    silent_socket.append(sock)
+    await asyncio.wait_for(registered.wait(), TIMEOUT)
+    slow: Connection = next(c for c in host.websockets.connections.values()
+                            if c.id not in known)
+    dropped = asyncio.Event()
+    slow.on_close.append(lambda _conn: dropped.set())
+    return slow, dropped
+
+
 async def round_trips(client: RpcClient, count: int) -> list[float]:
     """Latencies (s) of `count` sequential server.info calls."""
     times = []
@@ -69,24 +91,10 @@ async def test_silent_client_is_dropped_without_delaying_others(
     async with running_host(tmp_path / "data", "") as running, \
             RpcClient.connect(running.ws_url) as fast:
         host = running.host
-        fast_id = (await fast.call("server.connection.identify", {
-            "client_name": "fast", "version": "1", "type": "other", "url": "x"}))["connection_id"]
+        await fast.call("server.connection.identify", {
+            "client_name": "fast", "version": "1", "type": "other", "url": "x"})
         baseline = await round_trips(fast, 200)
-
-        registered = asyncio.Event()
-
-        async def on_open(event: str, payload: dict[str, Any]) -> None:
-            registered.set()
-
-        host.events.subscribe(Events.CLIENT_OPENED, on_open)
-        sock = await asyncio.get_running_loop().run_in_executor(
-            None, open_silent_websocket, running.port)
-        silent_socket.append(sock)
-        await asyncio.wait_for(registered.wait(), TIMEOUT)
-        slow: Connection = next(c for c in host.websockets.connections.values()
-                                if c.id != fast_id)
-        dropped = asyncio.Event()
-        slow.on_close.append(lambda _conn: dropped.set())
+        slow, dropped = await connect_silent(running, silent_socket)
         rss_before = process.memory_info().rss
 
         during: list[float] = []
@@ -126,19 +134,7 @@ async def test_stalled_write_is_dropped_after_send_timeout(
     monkeypatch.setattr(moonlite.websocket, "WATCHDOG_INTERVAL", 0.05)
     async with running_host(tmp_path / "data", "") as running:
         host = running.host
-        registered = asyncio.Event()
-
-        async def on_open(event: str, payload: dict[str, Any]) -> None:
-            registered.set()
-
-        host.events.subscribe(Events.CLIENT_OPENED, on_open)
-        sock = await asyncio.get_running_loop().run_in_executor(
-            None, open_silent_websocket, running.port)
-        silent_socket.append(sock)
-        await asyncio.wait_for(registered.wait(), TIMEOUT)
-        slow = next(iter(host.websockets.connections.values()))
-        dropped = asyncio.Event()
-        slow.on_close.append(lambda _conn: dropped.set())
+        slow, dropped = await connect_silent(running, silent_socket)
         # one frame, well within the byte budget, larger than the socket buffers can take
         host.notify("notify_big", "y" * (3 * 1024 * 1024))
         started = time.monotonic()
