@@ -269,6 +269,24 @@ def limits_from_slicer(settings: dict[str, str]) -> tuple[Limits, list[str]]:
     return lim, used
 
 
+# EstimatorConfig fields copied as they are onto Limits attributes when set.
+_CONFIG_TO_LIMITS = (
+    ("max_velocity", "max_velocity"),
+    ("minimum_cruise_ratio", "minimum_cruise_ratio"),
+    ("max_accel_to_decel", "max_accel_to_decel"),
+    ("square_corner_velocity", "square_corner_velocity"),
+    ("instant_corner_velocity", "instant_corner_velocity"),
+    ("mm_per_arc_segment", "mm_per_arc_segment"),
+    ("firmware_retraction", "retraction"),
+    ("junction_deviation", "junction_deviation"),
+    ("print_acceleration", "print_accel"),
+    ("travel_acceleration", "travel_accel"),
+    ("retract_acceleration", "retract_accel"),
+    ("minimum_feedrate", "min_feedrate"),
+    ("minimum_travel_feedrate", "min_travel_feedrate"),
+)
+
+
 def limits_from_config(cfg: EstimatorConfig, base: Limits | None = None) -> Limits:
     """Apply a validated config over `base` (slicer limits or defaults)."""
     lim = base.copy() if base is not None else Limits()
@@ -298,45 +316,23 @@ def limits_from_config(cfg: EstimatorConfig, base: Limits | None = None) -> Limi
         lim.minimum_cruise_ratio = None
         lim.max_velocity = 100.0
         lim.set_accel(100.0)
-    if cfg.max_velocity is not None:
-        lim.max_velocity = cfg.max_velocity
     if cfg.max_acceleration is not None:
         lim.set_accel(cfg.max_acceleration)
-    if cfg.minimum_cruise_ratio is not None:
-        lim.minimum_cruise_ratio = cfg.minimum_cruise_ratio
-    if cfg.max_accel_to_decel is not None:
-        lim.max_accel_to_decel = cfg.max_accel_to_decel
-    if cfg.square_corner_velocity is not None:
-        lim.square_corner_velocity = cfg.square_corner_velocity
-    if cfg.instant_corner_velocity is not None:
-        lim.instant_corner_velocity = cfg.instant_corner_velocity
-    if cfg.mm_per_arc_segment is not None:
-        lim.mm_per_arc_segment = cfg.mm_per_arc_segment
-    if cfg.firmware_retraction is not None:
-        lim.retraction = cfg.firmware_retraction
+    # Plain copies go after set_accel so print/travel_acceleration override max_acceleration.
+    for cfg_name, lim_name in _CONFIG_TO_LIMITS:
+        if (value := getattr(cfg, cfg_name)) is not None:
+            setattr(lim, lim_name, value)
     for checker in cfg.move_checkers:
         if checker.axis_limiter is not None:
             lim.axis_limiters.append(checker.axis_limiter)
         elif checker.extruder_limiter is not None:
             lim.extruder_limiter = checker.extruder_limiter
-    if cfg.junction_deviation is not None:
-        lim.junction_deviation = cfg.junction_deviation
     if cfg.max_jerk is not None:
         lim.jerk = list(cfg.max_jerk.merged(tuple(lim.jerk)))
     if cfg.max_feedrate is not None:
         lim.max_feedrate = list(cfg.max_feedrate.merged(tuple(lim.max_feedrate)))
     if cfg.max_axis_acceleration is not None:
         lim.max_axis_accel = list(cfg.max_axis_acceleration.merged(tuple(lim.max_axis_accel)))
-    if cfg.print_acceleration is not None:
-        lim.print_accel = cfg.print_acceleration
-    if cfg.travel_acceleration is not None:
-        lim.travel_accel = cfg.travel_acceleration
-    if cfg.retract_acceleration is not None:
-        lim.retract_accel = cfg.retract_acceleration
-    if cfg.minimum_feedrate is not None:
-        lim.min_feedrate = cfg.minimum_feedrate
-    if cfg.minimum_travel_feedrate is not None:
-        lim.min_travel_feedrate = cfg.minimum_travel_feedrate
     return lim
 
 
