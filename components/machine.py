@@ -55,17 +55,19 @@ class Machine(Component):
     async def _sampler(self) -> None:
         while True:
             await asyncio.sleep(self.config.proc_stats_interval)
-            stats = self._sample()
-            self.host.notify("notify_proc_stat_update", stats)
+            sample = self._process_sample()
+            self.samples.append(sample)
+            # the system-wide figures read /proc and /sys: a worker's job, not the loop's
+            stats = await self.host.run_in_thread(self._system_stats)
+            self.host.notify("notify_proc_stat_update", {"moonraker_stats": sample, **stats})
 
-    def _sample(self) -> dict[str, Any]:
-        mem = self.process.memory_info().rss // 1024
-        sample = {"time": time.time(), "cpu_usage": round(self.process.cpu_percent(None), 2),
-                  "memory": mem, "mem_units": "kB"}
-        self.samples.append(sample)
+    def _process_sample(self) -> dict[str, Any]:
+        return {"time": time.time(), "cpu_usage": round(self.process.cpu_percent(None), 2),
+                "memory": self.process.memory_info().rss // 1024, "mem_units": "kB"}
+
+    def _system_stats(self) -> dict[str, Any]:
         vm = psutil.virtual_memory()
         return {
-            "moonraker_stats": sample,
             "cpu_temp": self._cpu_temp(),
             "network": self._network(),
             "system_cpu_usage": self._cpu_usage(),
@@ -109,16 +111,13 @@ class Machine(Component):
     @api("machine.proc_stats")
     async def proc_stats(self) -> dict[str, Any]:
         """Recent process statistics and the system's CPU, memory and network use."""
-        current = self._sample()
+        # a read adds nothing to the sampler's history
+        current = await self.host.run_in_thread(self._system_stats)
         return {
             "moonraker_stats": list(self.samples),
             "throttled_state": {"bits": 0, "flags": []},
-            "cpu_temp": current["cpu_temp"],
-            "network": current["network"],
-            "system_cpu_usage": current["system_cpu_usage"],
-            "system_memory": current["system_memory"],
+            **current,
             "system_uptime": round(time.time() - psutil.boot_time(), 2),
-            "websocket_connections": len(self.host.websockets),
         }
 
     @api("machine.system_info")
