@@ -73,6 +73,12 @@ async def wait_for(p: VirtualPrinter, heater: Heater, wait_cooling: bool) -> Non
             return
 
 
+async def _set_and_wait(p: VirtualPrinter, heater: Heater | None, command: Command) -> None:
+    """Apply the new target of `heater` (when it exists) and wait for it (M190/M191)."""
+    if heater is not None:
+        await wait_for(p, heater, _set(p, heater, command))
+
+
 @handles("M104")
 async def set_hotend(p: VirtualPrinter, command: Command) -> None:
     """Set a hotend target (T<n>, default the active tool)."""
@@ -99,9 +105,7 @@ async def set_bed(p: VirtualPrinter, command: Command) -> None:
 @handles("M190")
 async def wait_bed(p: VirtualPrinter, command: Command) -> None:
     """Set the bed target and wait for it."""
-    if p.bed is None:
-        return
-    await wait_for(p, p.bed, _set(p, p.bed, command))
+    await _set_and_wait(p, p.bed, command)
 
 
 @handles("M141")
@@ -113,9 +117,7 @@ async def set_chamber(p: VirtualPrinter, command: Command) -> None:
 @handles("M191")
 async def wait_chamber(p: VirtualPrinter, command: Command) -> None:
     """Set the chamber target and wait for it."""
-    if p.chamber is None:
-        return
-    await wait_for(p, p.chamber, _set(p, p.chamber, command))
+    await _set_and_wait(p, p.chamber, command)
 
 
 @handles("M105")
