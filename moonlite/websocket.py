@@ -117,13 +117,6 @@ class Connection:
         """Queue a JSON-RPC message."""
         self.send_text(json.dumps(message))
 
-    def notify(self, method: str, params: list[Any] | None = None) -> None:
-        """Queue a notification (`params` is always an array, or absent)."""
-        msg: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
-        if params is not None:
-            msg["params"] = params
-        self.send(msg)
-
     def queue_status(self, diff: dict[str, dict[str, Any]], eventtime: float,
                      encoded: str | None = None) -> None:
         """Merge a status diff into the one not yet written: a slow client gets one update.
