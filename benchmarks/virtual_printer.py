@@ -26,6 +26,7 @@ import time  # noqa: E402
 from typing import Any  # noqa: E402
 
 import serial_asyncio_fast  # noqa: E402
+from moonlite.components.printer.framing import strip_comment  # noqa: E402
 
 from moonlite.virtual_printer import (  # noqa: E402
     PtyServer,
@@ -39,13 +40,8 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "gcode"
 
 def commands_of(path: Path) -> list[str]:
     """The file's commands as a host sends them."""
-    out = []
     with path.open() as handle:
-        for raw in handle:
-            text = raw.split(";", 1)[0].strip()
-            if text:
-                out.append(text)
-    return out
+        return [text for text in map(strip_comment, handle) if text]
 
 
 async def _read_ok(reader: asyncio.StreamReader) -> dict[str, int]:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Factory
+from vp_host import commands_of
 
 
 @pytest.fixture
@@ -18,15 +19,6 @@ def card(tmp_path: Path, gcode_dir: Path) -> Path:
     (root / "parts" / "cube.gcode").write_text("G1 X1\n")
     (root / "notes.txt").write_text("not g-code\n")
     return root
-
-
-def commands_of(path: Path) -> list[str]:
-    out = []
-    for raw in path.read_text().splitlines():
-        text = raw.split(";", 1)[0].strip()
-        if text:
-            out.append(text)
-    return out
 
 
 async def test_m20_lists_short_and_long_names(served: Factory, card: Path) -> None:

@@ -7,16 +7,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Factory
-from vp_host import stream, stream_pipelined
-
-
-def commands_of(path: Path) -> list[str]:
-    out = []
-    for raw in path.read_text().splitlines():
-        text = raw.split(";", 1)[0].strip()
-        if text:
-            out.append(text)
-    return out
+from vp_host import commands_of, stream, stream_pipelined
 
 
 @pytest.fixture
