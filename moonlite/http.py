@@ -50,11 +50,14 @@ def _convert_hint(key: str, value: str) -> tuple[str, Any]:
     return name, value
 
 
-def args_from_query(query: MultiMapping[str]) -> dict[str, Any]:
-    """Query-string arguments with Moonraker's `key:int|float|bool|json` hints applied."""
+def hinted_args(query: MultiMapping[Any]) -> dict[str, Any]:
+    """Query-string or form arguments with Moonraker's `key:int|float|bool|json` hints applied.
+
+    Form fields that are not text (uploaded files) are left out.
+    """
     args: dict[str, Any] = {}
     for key, value in query.items():
-        if key in IGNORED_ARGS:
+        if key in IGNORED_ARGS or not isinstance(value, str):
             continue
         name, converted = _convert_hint(key, value)
         args[name] = converted
@@ -77,7 +80,7 @@ def objects_from_args(args: dict[str, Any]) -> dict[str, Any]:
 
 async def parse_args(request: web.Request) -> dict[str, Any]:
     """Query string, then form fields, then a JSON body on top (body values win)."""
-    args = args_from_query(request.query)
+    args = hinted_args(request.query)
     if not request.body_exists:
         return args
     if request.content_length is not None and request.content_length > MAX_BODY:
@@ -94,11 +97,7 @@ async def parse_args(request: web.Request) -> dict[str, Any]:
                 raise ApiError("JSON body must be an object", 400)
             args.update(body)
     elif ctype in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        form = await request.post()
-        for key, value in form.items():
-            if key not in IGNORED_ARGS and isinstance(value, str):
-                name, converted = _convert_hint(key, value)
-                args[name] = converted
+        args.update(hinted_args(await request.post()))
     return args
 
 
