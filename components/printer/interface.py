@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from moonlite.components.printer.callbacks import CallbackHub
 from moonlite.components.printer.errors import PrinterLinkError
+from moonlite.components.printer.framing import strip_comment
 from moonlite.components.printer.gcode_events import GcodeTracker
 from moonlite.components.printer.interface_queries import PrinterQueries
 from moonlite.components.printer.jobs import JobManager
@@ -130,7 +131,7 @@ class PrinterInterface(PrinterQueries):
             raise ApiError("Printer not ready", 503)
         responses: list[str] = []
         for line in lines:
-            text = line.partition(";")[0].strip()
+            text = strip_comment(line)
             if not text:
                 continue
             self.callbacks.add_sent(text)

@@ -17,7 +17,7 @@ from . import parser
 from .command import Command
 from .errors import CommandError, LinkLost, NotConnected, QueueFull
 from .flow import LineFlow, Sent
-from .framing import command_problem, fit_command
+from .framing import command_problem, fit_command, strip_comment
 from .link_config import FirmwareInfo, LinkConfig
 from .listeners import Listeners
 from .state import PrinterState, StateMachine
@@ -145,7 +145,7 @@ class LinkCore:
         Comments are stripped; an empty command resolves at once.
         """
         future: asyncio.Future[list[str]] = asyncio.get_running_loop().create_future()
-        text = command.partition(";")[0].strip()
+        text = strip_comment(command)
         if not text:
             future.set_result([])
             return future
@@ -186,15 +186,11 @@ class LinkCore:
         """Let the sender look for lines to send (after a job was released, …)."""
         self._wake.set()
 
-    async def wait_drained(self) -> None:
-        """Wait until nothing is in flight and nothing waits to be resent."""
-        await self._wait_drained()
-
     def _job_finished(self, job: StreamJob) -> None:
         if self._job is job:
             self._job = None
 
-    async def _wait_drained(self) -> None:
+    async def wait_drained(self) -> None:
         """Wait until nothing is in flight and nothing waits to be resent."""
         flow = self._flow
         while flow.inflight or flow.resending:

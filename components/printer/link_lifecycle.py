@@ -18,7 +18,7 @@ from .errors import (
     PrinterLinkError,
 )
 from .flow import LineFlow
-from .framing import gcode_code
+from .framing import gcode_code, strip_comment
 from .link_config import FirmwareInfo
 from .link_core import LinkCore
 from .state import PrinterState
@@ -83,7 +83,7 @@ class LinkLifecycle(LinkCore):
         ERROR and closes (the firmware needs a reset). The others go straight to the wire when
         the firmware has the emergency parser, otherwise to the front of the queue.
         """
-        text = command.partition(";")[0].strip()
+        text = strip_comment(command)
         code = gcode_code(text)
         if code == "M112":
             await self._emergency_stop("Emergency stop (M112)")

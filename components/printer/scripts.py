@@ -9,6 +9,8 @@ from typing import Any
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from .framing import strip_comment
+
 log = logging.getLogger(__name__)
 
 #: the folder under the config folder that holds one file per overridden script
@@ -104,7 +106,7 @@ class GcodeScripts:
             return []
         lines = []
         for raw in rendered.splitlines():
-            line = raw.partition(";")[0].strip()
+            line = strip_comment(raw)
             if line:
                 lines.append(line)
         return lines
