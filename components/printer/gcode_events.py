@@ -61,10 +61,6 @@ class GcodeTracker:
         self.fan_speed = 0.0
         self.targets: dict[str, float] = {}
 
-    def reset_filament(self) -> None:
-        """Start counting extrusion from zero (a new job)."""
-        self.filament_used = 0.0
-
     def process(self, line: str) -> None:
         """Account for one stripped command line that the printer acknowledged (or will get)."""
         match = _CODE.match(line)
