@@ -105,7 +105,8 @@ async def detect(
     Candidates are every port (default: `list_serial_ports()`) at every baud rate (default:
     `BAUDRATES`); TCP and named ports are probed once (their baud rate does not matter).
     """
-    candidates = list(ports) if ports is not None else list_serial_ports()
+    # listing reads sysfs and /dev: a worker thread keeps it off the event loop
+    candidates = list(ports) if ports is not None else await asyncio.to_thread(list_serial_ports)
     rates = list(baudrates) if baudrates else list(BAUDRATES)
     for port in candidates:
         is_device = not port.startswith(SOCKET_SCHEME) and port.upper() not in _NAMED_PORTS
