@@ -7,6 +7,7 @@ import enum
 import inspect
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -17,6 +18,8 @@ Handler = Callable[[str, Payload], Awaitable[None] | None]
 
 #: a subscriber that falls this far behind starts losing its oldest events (and says so)
 SUBSCRIBER_QUEUE_SIZE = 1000
+#: events kept in EventBus.history
+HISTORY_SIZE = 200
 
 
 class Events(enum.StrEnum):
@@ -148,8 +151,8 @@ class EventBus:
     def __init__(self) -> None:
         self._subscribers: dict[str, list[_Subscriber]] = {}
         self._groups: dict[str, _Worker] = {}
-        self.history: list[tuple[float, str, Payload]] = []  # last events, for diagnostics
-        self.history_size = 200
+        #: the last events fired, for diagnostics
+        self.history: deque[tuple[float, str, Payload]] = deque(maxlen=HISTORY_SIZE)
 
     def subscribe(
         self, event: str, handler: Handler, name: str | None = None, group: str | None = None
@@ -186,12 +189,11 @@ class EventBus:
 
     def fire(self, event: str, payload: Payload | None = None) -> None:
         """Deliver `event` with `payload` to its subscribers (from the event loop thread)."""
+        name = str(event)
         payload = dict(payload or {})
-        self.history.append((time.time(), str(event), payload))
-        if len(self.history) > self.history_size:
-            del self.history[: len(self.history) - self.history_size]
-        for sub in (*self._subscribers.get(str(event), ()), *self._subscribers.get(ALL, ())):
-            sub.put(str(event), payload)
+        self.history.append((time.time(), name, payload))
+        for sub in (*self._subscribers.get(name, ()), *self._subscribers.get(ALL, ())):
+            sub.put(name, payload)
 
     async def drain(self, timeout: float = 5.0) -> None:
         """Wait until every subscriber has handled what was fired so far (tests, shutdown)."""
