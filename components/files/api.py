@@ -87,9 +87,6 @@ class FileManager(FileRoutes):
         path = self.roots.resolve(root, filename)
         return root.relative(path) if path != root.real else "", path
 
-    def _printing_shown(self, root: Root, rel: str) -> str:
-        return f"{root.name}/{rel}" if rel else root.name
-
     @api("server.files.roots")
     async def roots_info(self) -> list[dict[str, Any]]:
         """The registered roots: name, absolute path and permissions."""

@@ -25,6 +25,14 @@ MIGRATIONS = [
     " metadata TEXT NOT NULL)",
 ]
 THUMBS_DIR = ".thumbs"
+UPSERT = ("INSERT OR REPLACE INTO file_metadata(path, size, modified, metadata) "
+          "VALUES(?, ?, ?, ?)")
+
+
+def _row(rel: str, metadata: dict[str, Any]) -> tuple[str, int, float, str]:
+    """The file_metadata row of one entry."""
+    return (rel, int(metadata.get("size", 0)), float(metadata.get("modified", 0.0)),
+            json.dumps(metadata))
 
 
 def extract(path: Path, rel: str) -> dict[str, Any]:
@@ -80,13 +88,7 @@ class MetadataCache:
         """Store (replace) the entry of `rel`."""
         self.entries[rel] = metadata
         conn = self.host.database.connection
-        await conn.execute(
-            "INSERT INTO file_metadata(path, size, modified, metadata) VALUES(?, ?, ?, ?) "
-            "ON CONFLICT(path) DO UPDATE SET size = excluded.size, "
-            "modified = excluded.modified, metadata = excluded.metadata",
-            (rel, int(metadata.get("size", 0)), float(metadata.get("modified", 0.0)),
-             json.dumps(metadata)),
-        )
+        await conn.execute(UPSERT, _row(rel, metadata))
         await conn.commit()
 
     async def remove(self, rels: list[str], *, thumbnails: bool = True) -> None:
@@ -127,14 +129,8 @@ class MetadataCache:
         conn = self.host.database.connection
         await conn.executemany("DELETE FROM file_metadata WHERE path = ?",
                                [(rel,) for rel in old_keys])
-        for rel, entry in moved.items():
-            self.entries[rel] = entry
-            await conn.execute(
-                "INSERT OR REPLACE INTO file_metadata(path, size, modified, metadata) "
-                "VALUES(?, ?, ?, ?)",
-                (rel, int(entry.get("size", 0)), float(entry.get("modified", 0.0)),
-                 json.dumps(entry)),
-            )
+        self.entries.update(moved)
+        await conn.executemany(UPSERT, [_row(rel, entry) for rel, entry in moved.items()])
         await conn.commit()
 
     async def scan(self, rel: str) -> dict[str, Any] | None:

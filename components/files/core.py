@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import functools
 import os
+import stat
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -171,7 +172,7 @@ class FileManagerCore(Component):
             st = await self.host.run_in_thread(path.stat)
         except OSError:
             return None
-        if not path.is_file() or not is_gcode(rel):
+        if not stat.S_ISREG(st.st_mode) or not is_gcode(rel):
             return None
         if self.cache.state(rel) != (st.st_size, st.st_mtime):
             async with self.lock:
@@ -320,9 +321,7 @@ class FileManagerCore(Component):
             fire(Events.FILE_ADDED, {"storage": storage, "path": rel, "name": name,
                                      "type": file_type(name)})
         # folders count too: OctoPrint fires UpdatedFiles after adding or removing a folder
-        if diff.root.name == "gcodes" and (diff.created_files or diff.modified_files
-                                           or diff.deleted_files or diff.created_dirs
-                                           or diff.deleted_dirs):
+        if diff.root.name == "gcodes" and not diff.empty:
             fire(Events.UPDATED_FILES, {"type": "printables"})
             fire(Events.UPDATED_FILES, {"type": "gcode"})  # deprecated name, still sent
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import inspect
 import os
 import shutil
 import urllib.parse
@@ -218,8 +217,5 @@ class FileRoutes(FileManagerCore):
         is_paused = getattr(printer, "is_paused", None)
         if (callable(is_busy) and is_busy()) or (callable(is_paused) and is_paused()):
             return False, False
-        if "source" in inspect.signature(print_file).parameters:
-            await print_file(rel, source="upload")  # PrintStarted's job_source
-        else:
-            await print_file(rel)
+        await print_file(rel, source="upload")  # PrintStarted's job_source
         return True, False

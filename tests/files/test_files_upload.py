@@ -36,7 +36,7 @@ class FakePrinter:
     def is_paused(self) -> bool:
         return False
 
-    async def print_file(self, filename: str) -> None:
+    async def print_file(self, filename: str, source: str = "api") -> None:
         self.started.append(filename)
 
 
