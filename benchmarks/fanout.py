@@ -34,7 +34,7 @@ import psutil
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-from moonlite.testing import RpcClient  # noqa: E402
+from moonlite.testing import RpcClient, gcode_command_lines  # noqa: E402
 
 SHARED_GCODE = REPO.parent / "shared" / "gcode"
 CONFIG = """\
@@ -57,12 +57,6 @@ time_scale: {time_scale}
 
 [data_store]
 """
-
-
-def command_lines(path: Path) -> int:
-    """Lines the host streams: not blank, not only a comment."""
-    with path.open("rb") as handle:
-        return sum(1 for raw in handle if raw.partition(b";")[0].strip())
 
 
 def free_port() -> int:
@@ -148,7 +142,7 @@ async def wait_ready(url: str) -> None:
 def run(args: argparse.Namespace) -> None:
     """Start the server (and the printer on a pty), measure, stop, report."""
     source = SHARED_GCODE / args.file
-    lines = command_lines(source)
+    lines = len(gcode_command_lines(source))
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp)

@@ -26,8 +26,8 @@ import time  # noqa: E402
 from typing import Any  # noqa: E402
 
 import serial_asyncio_fast  # noqa: E402
-from moonlite.components.printer.framing import strip_comment  # noqa: E402
 
+from moonlite.testing import gcode_command_lines  # noqa: E402
 from moonlite.virtual_printer import (  # noqa: E402
     PtyServer,
     VirtualPrinter,
@@ -36,12 +36,6 @@ from moonlite.virtual_printer import (  # noqa: E402
 )
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "gcode"
-
-
-def commands_of(path: Path) -> list[str]:
-    """The file's commands as a host sends them."""
-    with path.open() as handle:
-        return [text for text in map(strip_comment, handle) if text]
 
 
 async def _read_ok(reader: asyncio.StreamReader) -> dict[str, int]:
@@ -90,7 +84,7 @@ async def main() -> None:
     parser.add_argument("--file", default="torus_marlin.gcode")
     parser.add_argument("--lines", type=int, default=2000, help="first N lines of the file")
     args = parser.parse_args()
-    commands = commands_of(SHARED / args.file)[: args.lines]
+    commands = gcode_command_lines(SHARED / args.file, args.lines)
     mean = sum(len(frame(i + 1, c)) for i, c in enumerate(commands)) / len(commands)
     print(f"{args.file}: {len(commands)} lines, mean framed length {mean:.1f} bytes")
     print(f"{'baud':>7} {'buffers':>12} {'mode':>10} {'lines/s':>8} {'limit':>6} {'share':>6}")

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 from conftest import Factory
-from vp_host import commands_of
+
+from moonlite.testing import gcode_command_lines
 
 
 @pytest.fixture
@@ -52,7 +53,7 @@ async def test_sd_print_runs_the_file(served: Factory, card: Path) -> None:
     assert any(line.startswith("SD printing byte ") for line in lines)
     executed = server.printer.executed
     start = executed.index("M24") + 1
-    assert executed[start:] == commands_of(card / "Hex Nut (Marlin 2).gcode")
+    assert executed[start:] == gcode_command_lines(card / "Hex Nut (Marlin 2).gcode")
     assert await host.command("M27") == ["Not SD printing", "ok N4 P15 B3"]
     # constant-velocity moves: close to (a little under) PrusaSlicer's 1m 1s estimate
     assert 40.0 < server.printer.print_time < 61.0

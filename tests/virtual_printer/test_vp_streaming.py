@@ -7,12 +7,14 @@ from pathlib import Path
 
 import pytest
 from conftest import Factory
-from vp_host import commands_of, stream, stream_pipelined
+from vp_host import stream, stream_pipelined
+
+from moonlite.testing import gcode_command_lines
 
 
 @pytest.fixture
 def hexnut(gcode_dir: Path) -> list[str]:
-    return commands_of(gcode_dir / "hexnut_marlin2.gcode")
+    return gcode_command_lines(gcode_dir / "hexnut_marlin2.gcode")
 
 
 async def test_integrity_under_corruption_and_lost_oks(served: Factory, hexnut: list[str]) -> None:

@@ -4,19 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from pathlib import Path
 
 import serial_asyncio_fast
-from moonlite.components.printer.framing import strip_comment
 
 from moonlite.virtual_printer import frame
 
 TIMEOUT = 5.0
-
-
-def commands_of(path: Path) -> list[str]:
-    """The file's commands as a host sends them (comments and blank lines left out)."""
-    return [text for text in map(strip_comment, path.read_text().splitlines()) if text]
 
 
 class SerialHost:
