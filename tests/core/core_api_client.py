@@ -12,7 +12,7 @@ from typing import Any
 
 import aiohttp
 
-from moonlite.testing import RpcClient, RunningHost, running_host
+from moonlite.testing import RpcCallError, RpcClient, RunningHost, running_host
 
 #: 127.0.0.1 is not in this range, so a caller needs a credential
 LOCKED = "[authorization]\ntrusted_clients: 10.0.0.0/8\n"
@@ -54,10 +54,7 @@ class Api:
         params = params or {}
         if transport == "ws":
             assert client is not None
-            reply = await client.request(method, params)
-            if "error" in reply:
-                raise CallFailed(reply["error"]["code"], reply["error"]["message"])
-            return reply["result"]
+            return await client.call(method, params)
         if transport == "jsonrpc":
             status, body = await self.jsonrpc(
                 {"jsonrpc": "2.0", "method": method, "params": params, "id": 7})
@@ -106,13 +103,8 @@ class Api:
             yield client
 
 
-class CallFailed(Exception):
-    """An error answer: the JSON-RPC code (websocket, jsonrpc) or HTTP status, and message."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
+#: an error answer: the JSON-RPC code (websocket, jsonrpc) or HTTP status, and message
+CallFailed = RpcCallError
 
 
 @contextlib.asynccontextmanager

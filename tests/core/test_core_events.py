@@ -117,8 +117,8 @@ async def test_core_events_are_fired(tmp_path: Path) -> None:
         async def record(event: str, payload: dict[str, Any]) -> None:
             queue.put_nowait((event, payload))
 
-        for event in (Events.CLIENT_OPENED, Events.CLIENT_CLOSED, Events.SETTINGS_UPDATED):
-            host.events.subscribe(event, record)
+        for watched in (Events.CLIENT_OPENED, Events.CLIENT_CLOSED, Events.SETTINGS_UPDATED):
+            host.events.subscribe(watched, record)
         async with RpcClient.connect(running.ws_url) as client:
             event, payload = await asyncio.wait_for(queue.get(), TIMEOUT)
             assert (event, payload) == ("ClientOpened", {"remoteAddress": "127.0.0.1"})
