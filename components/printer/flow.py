@@ -141,6 +141,10 @@ class LineFlow:
             return False
         return self.rx_bytes() + size <= self.rx_limit
 
+    def room_for_command(self, command: str) -> bool:
+        """Whether `command`, framed with the next line number, may be sent now."""
+        return self.room_for(len(command) + len(str(self.next_line)) + 6)
+
     def rx_bytes(self) -> int:
         """Bytes in flight that may have to wait in the firmware's RX buffer."""
         inflight = self.inflight

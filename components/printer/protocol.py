@@ -109,7 +109,7 @@ class MarlinProtocol(LinkRecovery):
             elif self._queue:
                 text, cmd = self._queue[0]
                 # room is checked before framing: a framed line owns a number and must go next
-                if not flow.room_for(len(text) + len(str(flow.next_line)) + 6):
+                if not flow.room_for_command(text):
                     break
                 sent_or_none = self._prepare_command(text, cmd)
                 if sent_or_none is None:
@@ -134,7 +134,7 @@ class MarlinProtocol(LinkRecovery):
                         if self.machine.state in JOB_STATES:
                             self.machine.set(S.OPERATIONAL)
                         break
-                if not flow.room_for(len(line) + len(str(flow.next_line)) + 6):
+                if not flow.room_for_command(line):
                     break
                 job.take_line()
                 code = line.split(" ", 1)[0].upper()
