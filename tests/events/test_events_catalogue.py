@@ -4,8 +4,10 @@ real host (virtual printer, files, history, plugins) driven over HTTP and the we
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import re
 import shutil
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,10 @@ from moonlite.testing import RpcCallError, RpcClient, RunningHost, running_host,
 REPO = Path(__file__).resolve().parents[2]
 GCODE = REPO.parent / "shared" / "gcode"
 HERE = Path(__file__).resolve().parent
+EXAMPLE_PLUGINS = REPO / "examples" / "plugins"
+if importlib.util.find_spec("moonlite_example_plugins") is None:
+    # catalogue_plugin.py builds on the example slicer, installed or not
+    sys.path.insert(0, str(EXAMPLE_PLUGINS))
 
 CONFIG = """\
 [printer]
