@@ -52,10 +52,8 @@ class DataStore(Component):
         """Record a console entry (the printer component calls this)."""
         self.gcode_store.append({"message": message, "time": time.time(), "type": kind})
 
-    def _sensors(self) -> list[str]:
-        printer: Any = self.host.get_component("printer")
-        if printer is None:
-            return []
+    @staticmethod
+    def _sensors(printer: Any) -> list[str]:
         heaters = printer.status.objects.get("heaters", {})
         sensors: list[str] = list(heaters.get("available_sensors", []))
         monitors: list[str] = list(heaters.get("available_monitors", []))
@@ -67,7 +65,7 @@ class DataStore(Component):
         if printer is None:
             return
         size = self.config.temperature_store_size
-        for name in self._sensors():
+        for name in self._sensors(printer):
             obj = printer.status.objects.get(name)
             if obj is None:
                 continue
