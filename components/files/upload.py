@@ -249,6 +249,11 @@ class BodyWorker:
         self._aborted.set()
         self._queue.put(None)
 
+    def join(self) -> None:
+        """Wait for the thread's exit once `done` resolved (it has nothing left but to return,
+        so this is short; without it the thread may still be listed for a moment)."""
+        self._thread.join(timeout=1.0)
+
     def _run(self) -> None:
         unreported = 0
         reported_at = 0.0
@@ -320,3 +325,4 @@ async def _pump(request: web.Request, parser: StreamingFormDataParser, max_body:
                 await asyncio.shield(worker.done)
         if worker.done.done():
             worker.done.exception()  # seen, even when another error is the one raised
+            worker.join()
