@@ -131,11 +131,6 @@ class SdCard:
             if text:
                 return text.decode("latin-1")
 
-    @property
-    def at_eof(self) -> bool:
-        """Whether the selected file has been read to its end."""
-        return self.selected is not None and self.position >= self.selected.size
-
     def close_file(self) -> None:
         """Close the selected file and stop printing it."""
         if self.file is not None:
