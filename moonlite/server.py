@@ -307,7 +307,7 @@ class Host:
             finally:
                 self.events.fire(Events.SHUTDOWN)
                 await self.server_api.stop()
-                await self.websockets.close_all()
+                # the websockets were closed already, by on_shutdown (_close_websockets)
                 with contextlib.suppress(Exception):
                     await self.events.drain(timeout=2.0)
         await self.events.close()
