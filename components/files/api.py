@@ -82,11 +82,6 @@ def check_copy(source: str, src_path: Path, dest: str, dst_rel: str, dst_path: P
 class FileManager(FileRoutes):
     """Moonraker's `file_manager`: roots, listings, folder and file operations, metadata."""
 
-    def _metadata_rel(self, filename: str) -> tuple[str, Path]:
-        root = self.roots.get("gcodes")
-        path = self.roots.resolve(root, filename)
-        return root.relative(path) if path != root.real else "", path
-
     @api("server.files.roots")
     async def roots_info(self) -> list[dict[str, Any]]:
         """The registered roots: name, absolute path and permissions."""
@@ -244,7 +239,7 @@ class FileManager(FileRoutes):
     @api("server.files.metadata")
     async def metadata(self, filename: str) -> dict[str, Any]:
         """The G-code metadata of a gcodes-relative file."""
-        rel, _ = self._metadata_rel(filename)
+        rel, _ = self.gcode_rel(filename)
         found = await self.get_metadata(rel) if rel else None
         if found is None:
             raise ApiError(f"Metadata not available for {filename}", 404)
@@ -253,7 +248,7 @@ class FileManager(FileRoutes):
     @api("server.files.metascan", "POST")
     async def metascan(self, filename: str) -> dict[str, Any]:
         """Extract the metadata of a file again (whether cached or not)."""
-        rel, path = self._metadata_rel(filename)
+        rel, path = self.gcode_rel(filename)
         if not rel or not await self.host.run_in_thread(path.is_file):
             raise ApiError(f"File {filename} does not exist", 400)
         if not is_gcode(rel):
@@ -267,7 +262,7 @@ class FileManager(FileRoutes):
     @api("server.files.thumbnails")
     async def thumbnails(self, filename: str) -> list[dict[str, Any]]:
         """The thumbnails of a file, with paths relative to the gcodes root."""
-        rel, _ = self._metadata_rel(filename)
+        rel, _ = self.gcode_rel(filename)
         found = await self.get_metadata(rel) if rel else None
         if found is None:
             raise ApiError(f"Metadata not available for {filename}", 404)

@@ -161,13 +161,18 @@ class FileManagerCore(Component):
         """The absolute path of `path` inside `root` (ApiError 4xx for anything outside)."""
         return self.roots.resolve(root, path)
 
+    def gcode_rel(self, filename: str) -> tuple[str, Path]:
+        """A gcodes-relative name checked and normalised: ("" for the root itself, path)."""
+        root = self.roots.get("gcodes")
+        path = self.roots.resolve(root, filename)
+        return root.relative(path) if path != root.real else "", path
+
     async def get_metadata(self, filename: str) -> dict[str, Any] | None:
         """The cached metadata of a gcodes-relative path (refreshed if the file changed)."""
         try:
-            path = self.roots.resolve("gcodes", filename)
+            rel, path = self.gcode_rel(filename)
         except ApiError:
             return None
-        rel = self.roots.get("gcodes").relative(path) if path != self.gcodes_root else ""
         try:
             st = await self.host.run_in_thread(path.stat)
         except OSError:
@@ -181,7 +186,7 @@ class FileManagerCore(Component):
 
     async def update_metadata(self, filename: str, fields: dict[str, Any]) -> None:
         """Merge `fields` (history's `job_id`, `print_start_time`) into a file's metadata."""
-        rel = self.roots.get("gcodes").relative(self.roots.resolve("gcodes", filename))
+        rel, _ = self.gcode_rel(filename)
         async with self.lock:
             current = self.cache.get(rel)
             if current is not None:
