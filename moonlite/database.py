@@ -177,13 +177,11 @@ class Database:
         if not parts:
             raise ApiError("No data for argument: key", 400)
         try:
-            json.dumps(value)
+            encoded = json.dumps(value)
         except (TypeError, ValueError):
             raise ApiError("Value is not JSON serializable", 400) from None
         async with self._lock:
-            if len(parts) == 1:
-                top_value = value
-            else:
+            if len(parts) > 1:
                 _, top_value = await self._read_top(namespace, parts[0])
                 if not isinstance(top_value, dict):
                     top_value = {}
@@ -194,10 +192,11 @@ class Database:
                         child = node[part] = {}
                     node = child
                 node[parts[-1]] = value
+                encoded = json.dumps(top_value)
             await self.connection.execute(
                 "INSERT INTO namespace_store(namespace, key, value) VALUES(?, ?, ?) "
                 "ON CONFLICT(namespace, key) DO UPDATE SET value = excluded.value",
-                (namespace, parts[0], json.dumps(top_value)),
+                (namespace, parts[0], encoded),
             )
             await self.connection.commit()
         return value
