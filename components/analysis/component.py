@@ -234,9 +234,7 @@ class Analysis(Component):
         refresh = getattr(files, "get_metadata", None)
         if callable(refresh):
             try:
-                outcome = refresh(filename)
-                if asyncio.iscoroutine(outcome):
-                    await outcome
+                await refresh(filename)
             except Exception:  # the estimate is done; stale metadata is not worth failing for
                 self.log.exception("metadata refresh of %s failed", filename)
 
