@@ -226,11 +226,16 @@ class FileManager(FileRoutes):
                 raise ApiError(f"File does not exist: {entry}", 404)
             entries.append((f"{root.name}/{rel}" if rel else root.name, path, root))
         self.check_modifiable(dst_path, dest, "overwritten")
-        async with self.lock:
+
+        def zip_there() -> tuple[bool, str]:
             existed = dst_path.exists()
             top = first_missing(dst_root, dst_rel)
             dst_path.parent.mkdir(parents=True, exist_ok=True)
-            await self.host.run_in_thread(zip_items, entries, dst_path, store_only)
+            zip_items(entries, dst_path, store_only)
+            return existed, top
+
+        async with self.lock:
+            existed, top = await self.host.run_in_thread(zip_there)
             await self.sync(dst_root, [top])
         item = self._item(dst_root, dst_rel) or {}
         self.notify_change("modify_file" if existed else "create_file", item)
