@@ -29,11 +29,17 @@ time_scale: {time_scale}
 HEXNUT = "hexnut_marlin2.gcode"
 
 
-async def test_a_print_on_the_virtual_printer_is_recorded(tmp_path: Path,
-                                                          gcode_dir: Path) -> None:
+def data_with(tmp_path: Path, gcode_dir: Path, name: str) -> Path:
+    """A data folder whose gcodes root holds a copy of the shared file `name`."""
     data = tmp_path / "data"
     (data / "gcodes").mkdir(parents=True)
-    shutil.copy(gcode_dir / HEXNUT, data / "gcodes" / HEXNUT)
+    shutil.copy(gcode_dir / name, data / "gcodes" / name)
+    return data
+
+
+async def test_a_print_on_the_virtual_printer_is_recorded(tmp_path: Path,
+                                                          gcode_dir: Path) -> None:
+    data = data_with(tmp_path, gcode_dir, HEXNUT)
     async with running_host(data, CONFIG.format(time_scale=0)) as running, \
             RpcClient.connect(running.ws_url) as client:
         await wait_printer_ready(running.host)
@@ -51,9 +57,7 @@ async def test_a_print_on_the_virtual_printer_is_recorded(tmp_path: Path,
 
 async def test_a_print_running_when_moonlite_is_killed_is_interrupted(
         tmp_path: Path, gcode_dir: Path) -> None:
-    data = tmp_path / "data"
-    (data / "gcodes").mkdir(parents=True)
-    shutil.copy(gcode_dir / HEXNUT, data / "gcodes" / HEXNUT)
+    data = data_with(tmp_path, gcode_dir, HEXNUT)
     conf = tmp_path / "moonlite-real.conf"
     # real time: the 1-minute print is still running when the process is killed
     conf.write_text(CONFIG.format(time_scale=1))
@@ -104,9 +108,7 @@ async def test_a_cancelled_print_is_recorded_as_cancelled(tmp_path: Path,
     # torus runs about 4 s at time_scale 0.01: still streaming when the cancel arrives (at
     # time_scale 0 a quiet machine finishes its 12k lines before the cancel is handled)
     torus = "torus_marlin.gcode"
-    data = tmp_path / "data"
-    (data / "gcodes").mkdir(parents=True)
-    shutil.copy(gcode_dir / torus, data / "gcodes" / torus)
+    data = data_with(tmp_path, gcode_dir, torus)
     async with running_host(data, CONFIG.format(time_scale=0.01)) as running, \
             RpcClient.connect(running.ws_url) as client:
         await wait_printer_ready(running.host)
