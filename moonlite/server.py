@@ -300,13 +300,11 @@ class Host:
                     log.exception("component %s failed to start", name)
                     self._unload(name)
                     self._fail(name, f"start-up failed: {exc}")
-            self.server_api.start()
             self.events.fire(Events.STARTUP)
             try:
                 yield
             finally:
                 self.events.fire(Events.SHUTDOWN)
-                await self.server_api.stop()
                 # the websockets were closed already, by on_shutdown (_close_websockets)
                 with contextlib.suppress(Exception):
                     await self.events.drain(timeout=2.0)

@@ -27,12 +27,6 @@ class ServerApi:
     def __init__(self, host: Host) -> None:
         self.host = host
 
-    def start(self) -> None:
-        """Called once the components are up."""
-
-    async def stop(self) -> None:
-        """Called before the components are torn down."""
-
     @public()
     async def welcome(self, request: web.Request) -> web.StreamResponse:
         """`GET /`: a short page saying what this is."""
