@@ -35,23 +35,20 @@ def test_check_config_exit_codes(tmp_path: Path) -> None:
     assert "OK (3 sections)" in done.stdout
 
     bad_option = tmp_path / "bad_option.conf"
-    bad_option.write_text("[server]\nprot: 7200\n")
-    done = check_config(bad_option)
-    assert done.returncode == 1
-    assert "[server] option 'prot': unknown option" in done.stderr
-    assert str(bad_option) in done.stderr
-
-    bad_value = tmp_path / "bad_value.conf"
-    bad_value.write_text("[server]\n[webcam side]\nrotation: 45\n")
-    done = check_config(bad_value)
-    assert done.returncode == 1
-    assert "[webcam side] option 'rotation'" in done.stderr
-
-    unknown = tmp_path / "unknown.conf"
-    unknown.write_text("[no_such_component]\nx: 1\n")
-    done = check_config(unknown)
-    assert done.returncode == 1
-    assert "no_such_component" in done.stderr
+    # each bad config: its text and what the error message must say
+    bad = {
+        bad_option: ("[server]\nprot: 7200\n",
+                     ["[server] option 'prot': unknown option", str(bad_option)]),
+        tmp_path / "bad_value.conf": ("[server]\n[webcam side]\nrotation: 45\n",
+                                      ["[webcam side] option 'rotation'"]),
+        tmp_path / "unknown.conf": ("[no_such_component]\nx: 1\n", ["no_such_component"]),
+    }
+    for path, (text, messages) in bad.items():
+        path.write_text(text)
+        done = check_config(path)
+        assert done.returncode == 1
+        for message in messages:
+            assert message in done.stderr, (path, message, done.stderr)
 
     done = check_config(tmp_path / "missing.conf")
     assert done.returncode == 1
