@@ -75,9 +75,6 @@ class ObjectTracker:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._settings_asked = False
         self._settings_task: asyncio.Task[None] | None = None
-        #: the values of the last flush
-        self._flushed: dict[str, dict[str, Any]] = {}
-        self.status.listeners.insert(0, self._drop_unchanged)
         self._define_objects()
         self._wire()
 
@@ -197,23 +194,6 @@ class ObjectTracker:
                 log.exception("printer objects refresh failed")
             ticks += 1
             await asyncio.sleep(TICK)
-
-    def _drop_unchanged(self, changes: dict[str, dict[str, Any]]) -> None:
-        """Leave out of a flush the fields that are back at the value last flushed.
-
-        A field may change and change back between two flushes (a retraction undone, a
-        temperature wobbling): subscribers already have that value. Subscribing flushes first
-        (`MoonrakerPrinterApi.objects_subscribe`), so a new subscriber's first answer holds
-        the last flushed values too.
-        """
-        for name in list(changes):
-            fields = changes[name]
-            seen = self._flushed.setdefault(name, {})
-            for key in [k for k, v in fields.items() if k in seen and seen[k] == v]:
-                del fields[key]
-            seen.update(fields)
-            if not fields:
-                del changes[name]
 
     # ------------------------------------------------------------------ static objects
     def publish_configfile(self) -> None:

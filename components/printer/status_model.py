@@ -7,7 +7,7 @@ import contextlib
 import copy
 import json
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 from typing import Any, Protocol
 
 from moonlite.rpc import ApiError
@@ -45,8 +45,8 @@ class StatusModel:
         self._changed = asyncio.Event()
         self.sinks: list[StatusSink] = []
         self._keys: dict[int, str] = {}  # id(sink) -> its subscription, as a comparable key
-        #: called with each flushed diff (the whole change set), e.g. for the job-state tracker
-        self.listeners: list[Callable[[dict[str, dict[str, Any]]], None]] = []
+        #: the values of the last flush
+        self._flushed: dict[str, dict[str, Any]] = {}
 
     def names(self) -> list[str]:
         """Every object name."""
@@ -94,10 +94,24 @@ class StatusModel:
         return status
 
     def take_changes(self) -> dict[str, dict[str, Any]]:
-        """The fields changed since the last call, with their values, and reset."""
-        changes = {name: {f: copy.deepcopy(self.objects[name][f]) for f in fields
-                          if f in self.objects.get(name, {})}
-                   for name, fields in self._dirty.items() if fields}
+        """The fields changed since the last call, with their values, and reset.
+
+        A field may change and change back between two calls (a retraction undone, a
+        temperature wobbling): it is left out, subscribers already have that value.
+        Subscribing flushes first (`MoonrakerPrinterApi.objects_subscribe`), so a new
+        subscriber's first answer holds the last flushed values too.
+        """
+        changes: dict[str, dict[str, Any]] = {}
+        for name, fields in self._dirty.items():
+            obj = self.objects.get(name)
+            if not fields or obj is None:
+                continue
+            seen = self._flushed.setdefault(name, {})
+            picked = {f: copy.deepcopy(obj[f]) for f in fields
+                      if f in obj and (f not in seen or seen[f] != obj[f])}
+            if picked:
+                seen.update(picked)
+                changes[name] = picked
         self._dirty = {}
         self._changed.clear()
         return changes
@@ -108,8 +122,6 @@ class StatusModel:
         if not changes:
             return
         now = eventtime()
-        for listener in self.listeners:
-            listener(changes)
         # clients with the same subscription (the usual case: every frontend subscribes to
         # everything) share one diff and one JSON encoding
         shared: dict[str, tuple[dict[str, dict[str, Any]], str]] = {}
