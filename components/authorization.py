@@ -62,9 +62,7 @@ class Authorization(Component):
     @api("access.get_user", transports=HTTP_WS)
     async def get_user(self, request: Request) -> dict[str, Any]:
         """The caller's user record."""
-        user = request.user or {}
-        return {"username": user.get("username"), "source": user.get("source", "moonlite"),
-                "created_on": user.get("created_on", 0.0)}
+        return self.auth.public_user(request.user or {"username": None})
 
     @api("access.post_user", "POST", transports=HTTP_WS)
     async def post_user(self, username: str, password: str) -> dict[str, Any]:
