@@ -7,7 +7,7 @@ import contextlib
 import copy
 import json
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any, Protocol
 
 from moonlite.rpc import ApiError
@@ -47,6 +47,8 @@ class StatusModel:
         self._keys: dict[int, str] = {}  # id(sink) -> its subscription, as a comparable key
         #: the values of the last flush
         self._flushed: dict[str, dict[str, Any]] = {}
+        #: called with each flushed diff (the whole change set), e.g. by the plugins component
+        self.listeners: list[Callable[[dict[str, dict[str, Any]]], None]] = []
 
     def names(self) -> list[str]:
         """Every object name."""
@@ -122,6 +124,8 @@ class StatusModel:
         if not changes:
             return
         now = eventtime()
+        for listener in self.listeners:
+            listener(changes)
         # clients with the same subscription (the usual case: every frontend subscribes to
         # everything) share one diff and one JSON encoding
         shared: dict[str, tuple[dict[str, dict[str, Any]], str]] = {}
