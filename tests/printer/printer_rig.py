@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterable, Callable, Iterable
 from typing import Any
 
 from moonlite.components.printer.protocol import MarlinProtocol
 from moonlite.components.printer.state import PrinterState
+from moonlite.components.printer.stream import StreamJob
 
 from moonlite.testing import wait_until
 from moonlite.virtual_printer.printer import VirtualPrinter
@@ -80,6 +81,15 @@ class Rig:
         self.printer = printer
         self.server = server
         self.rec = Recorder(link)
+
+    async def stream_to_end(
+        self, source: Iterable[str] | AsyncIterable[str], timeout: float = 60.0
+    ) -> tuple[StreamJob, list[str]]:
+        """Stream `source` until the job is done; return it and the commands run meanwhile."""
+        start = len(self.printer.executed)
+        job = self.link.start_stream(source)
+        assert await asyncio.wait_for(job.done, timeout) == "done"
+        return job, self.printer.executed[start:]
 
 
 RigFactory = Callable[..., Any]

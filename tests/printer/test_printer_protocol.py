@@ -23,10 +23,6 @@ from moonlite.transport.serial import SerialTransport
 HANDSHAKE = ["M110 N0", "M115", "M155 S2", "M154 S5"]
 
 
-def _stream_part(executed: list[str], start: int) -> list[str]:
-    return executed[start:]
-
-
 async def test_handshake_and_capabilities(pty_rig: RigFactory) -> None:
     rig = await pty_rig()
     link, printer = rig.link, rig.printer
@@ -87,11 +83,9 @@ async def test_resends_under_corruption(
         seed=3,
     )
     expected = gcode_command_lines(gcode_dir / "hexnut_marlin2.gcode", 400)
-    start = len(rig.printer.executed)
-    job = rig.link.start_stream(expected)
-    assert await asyncio.wait_for(job.done, 60) == "done"
+    job, executed = await rig.stream_to_end(expected)
     assert rig.printer.stats["corrupted"] > 5
-    executed, fragments = without_fragments(_stream_part(rig.printer.executed, start))
+    executed, fragments = without_fragments(executed)
     assert executed == expected
     assert fragments <= rig.printer.stats["line_errors"]
     assert job.sent == job.acked == len(expected)
@@ -109,11 +103,8 @@ async def test_lost_oks(pty_rig: RigFactory, gcode_dir: Path, advanced_ok: bool)
         seed=5,
     )
     expected = gcode_command_lines(gcode_dir / "hexnut_marlin2.gcode", 150)
-    start = len(rig.printer.executed)
-    job = rig.link.start_stream(expected)
-    assert await asyncio.wait_for(job.done, 60) == "done"
+    _job, executed = await rig.stream_to_end(expected)
     assert rig.printer.stats["dropped_oks"] >= 3
-    executed = _stream_part(rig.printer.executed, start)
     # the timeout probes are extra; every job line ran once, in order
     assert [c for c in executed if c not in PROBES] == expected
     assert rig.link.state is S.OPERATIONAL
@@ -122,14 +113,11 @@ async def test_lost_oks(pty_rig: RigFactory, gcode_dir: Path, advanced_ok: bool)
 async def test_busy_protocol(pty_rig: RigFactory, gcode_dir: Path) -> None:
     rig = await pty_rig(busy_storm_rate=0.1, busy_storm_duration=0.1, seed=2)
     expected = gcode_command_lines(gcode_dir / "hexnut_marlin2.gcode", 80)
-    start = len(rig.printer.executed)
-    job = rig.link.start_stream(expected)
-    assert await asyncio.wait_for(job.done, 60) == "done"
+    _job, executed = await rig.stream_to_end(expected)
     assert rig.link.firmware.busy_protocol
     assert rig.printer.stats["busy_storms"] > 3
     # the keepalive interval is set once, when the first busy line is seen
     assert rig.printer.executed.count("M113 S1") == 1  # busy timeout 1 s -> interval 1 s
-    executed = _stream_part(rig.printer.executed, start)
     assert [c for c in executed if c != "M113 S1"] == expected
 
 
@@ -145,7 +133,7 @@ async def test_firmware_reset_mid_stream_fails_the_job(
     await rig.rec.wait_for(lambda: rig.link.state is S.OPERATIONAL)
     assert rig.rec.resets == 1
     assert rig.rec.states[-3:] == [S.PRINTING, S.CONNECTING, S.OPERATIONAL]
-    executed = _stream_part(rig.printer.executed, start)
+    executed = rig.printer.executed[start:]
     cut = executed.index("M110 N0")
     # the lines before the reset ran in order (the reset lost line 40 and anything queued)
     assert executed[:cut] == expected[:cut] and cut < 40
@@ -231,7 +219,7 @@ async def test_pause_resume_cancel(pty_rig: RigFactory, gcode_dir: Path) -> None
     await job.pause(["M114"])
     assert rig.link.state is S.PAUSED and rig.link.inflight == 0
     paused_at = job.sent
-    executed = _stream_part(rig.printer.executed, start)
+    executed = rig.printer.executed[start:]
     assert executed == [*expected[:paused_at], "M114"]
     await job.resume(["G4 P0"])
     assert rig.link.state is S.PRINTING
@@ -239,7 +227,7 @@ async def test_pause_resume_cancel(pty_rig: RigFactory, gcode_dir: Path) -> None
     await job.cancel(["M104 S0"])
     assert await job.done == "cancelled"
     assert rig.link.state is S.OPERATIONAL
-    executed = _stream_part(rig.printer.executed, start)
+    executed = rig.printer.executed[start:]
     assert executed == [
         *expected[:paused_at], "M114", "G4 P0", *expected[paused_at : job.sent], "M104 S0"
     ]
