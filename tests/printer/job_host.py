@@ -12,6 +12,9 @@ from typing import Any
 from moonlite.components.printer.component import PrinterComponent
 
 from moonlite.testing import RunningHost, gcode_command_lines, running_host, wait_until
+from moonlite.virtual_printer.options import VirtualPrinterOptions
+from moonlite.virtual_printer.printer import VirtualPrinter
+from moonlite.virtual_printer.pty import PtyServer
 
 GCODE = Path(__file__).resolve().parents[3] / "shared" / "gcode"
 
@@ -89,6 +92,20 @@ async def printer_host(data_dir: Path, extra: str = "", files: tuple[str, ...] =
         log = EventLog(running)
         await wait_operational(printer)
         yield running, printer, log
+
+
+@contextlib.asynccontextmanager
+async def pty_printer(tmp_path: Path, options: VirtualPrinterOptions
+                      ) -> AsyncIterator[tuple[VirtualPrinter, str]]:
+    """A virtual printer behind a real pty: yields it and the pty's path."""
+    printer_fw = VirtualPrinter(options)
+    server = PtyServer(printer_fw, link_path=tmp_path / "ttyVIRTUAL")
+    path = await server.start()
+    try:
+        yield printer_fw, path
+    finally:
+        await server.close()
+        await printer_fw.close()
 
 
 async def wait_operational(printer: PrinterComponent, timeout: float = 10.0) -> None:

@@ -8,15 +8,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from job_host import GCODE, command_lines, job_lines, printer_host, wait_operational
+from job_host import (
+    GCODE,
+    command_lines,
+    job_lines,
+    printer_host,
+    pty_printer,
+    wait_operational,
+)
 from moonlite.components.printer.callbacks import PrinterCallback
 from moonlite.components.printer.gcode_events import GcodeTracker
 from moonlite.components.printer.job_state import JobStatus, PrintJob, SelectedFile
 
 from moonlite.rpc import ApiError
 from moonlite.virtual_printer.options import VirtualPrinterOptions
-from moonlite.virtual_printer.printer import VirtualPrinter
-from moonlite.virtual_printer.pty import PtyServer
 
 HEXNUT = "hexnut_marlin2.gcode"
 
@@ -183,11 +188,8 @@ async def test_firmware_reset_mid_print_fails_the_job(tmp_path: Path) -> None:
 
 
 async def test_whole_print_over_a_real_pty(tmp_path: Path) -> None:
-    printer_fw = VirtualPrinter(VirtualPrinterOptions(time_scale=0))
-    server = PtyServer(printer_fw, link_path=tmp_path / "ttyVIRTUAL")
-    path = await server.start()
-    config = f"[printer]\nport: {path}\nbaudrate: 250000\n"
-    try:
+    async with pty_printer(tmp_path, VirtualPrinterOptions(time_scale=0)) as (printer_fw, path):
+        config = f"[printer]\nport: {path}\nbaudrate: 250000\n"
         async with printer_host(tmp_path / "data", files=(TORUS,), config=config) as (
                 _running, printer, log):
             connected = log.named("Connected") or [
@@ -200,9 +202,6 @@ async def test_whole_print_over_a_real_pty(tmp_path: Path) -> None:
             assert log.named("PrintStarted")[0]["job_source"] == "upload"
             assert done["filament_used"] == pytest.approx(
                 replay(command_lines(GCODE / TORUS)).filament_used, abs=0.01)
-    finally:
-        await server.close()
-        await printer_fw.close()
 
 
 async def test_print_refused_when_not_connected(tmp_path: Path) -> None:
@@ -300,11 +299,9 @@ def test_durations_exclude_pauses_and_time_left_blends_the_estimate() -> None:
 
 
 async def test_firmware_reset_mid_print_over_a_real_pty(tmp_path: Path) -> None:
-    printer_fw = VirtualPrinter(VirtualPrinterOptions(time_scale=0, reset_at_line=600))
-    server = PtyServer(printer_fw, link_path=tmp_path / "ttyVIRTUAL")
-    path = await server.start()
-    config = f"[printer]\nport: {path}\nbaudrate: 250000\n"
-    try:
+    options = VirtualPrinterOptions(time_scale=0, reset_at_line=600)
+    async with pty_printer(tmp_path, options) as (printer_fw, path):
+        config = f"[printer]\nport: {path}\nbaudrate: 250000\n"
         async with printer_host(tmp_path / "data", files=(HEXNUT,), config=config) as (
                 _running, printer, log):
             before = len(printer_fw.executed)
@@ -319,9 +316,6 @@ async def test_firmware_reset_mid_print_over_a_real_pty(tmp_path: Path) -> None:
             await wait_operational(printer)
             assert printer.jobs.status().state == "error"
             assert "PrintDone" not in log.names()
-    finally:
-        await server.close()
-        await printer_fw.close()
 
 
 async def test_cancel_during_a_heat_up_wait_does_not_wait_for_the_heater(tmp_path: Path) -> None:
