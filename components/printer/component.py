@@ -33,6 +33,7 @@ from .protocol import MarlinProtocol
 from .scripts import GcodeScripts
 from .state import PrinterState
 from .status_model import StatusModel
+from .tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 S = PrinterState
@@ -187,18 +188,12 @@ class PrinterComponent(MoonrakerPrinterApi, PrinterInterface, ProfilesApi, Objec
                 yield
             finally:
                 self._stopping = True
-                if self._connect_task is not None:
-                    self._connect_task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, Exception):
-                        await self._connect_task
+                await cancel_and_wait(self._connect_task)
                 with contextlib.suppress(Exception):
                     await self.link.disconnect()
                 await self.jobs.close()
                 await self.jobs.sd.close()
-                for task in (callbacks, *self._background):
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, Exception):
-                        await task
+                await cancel_and_wait(callbacks, *self._background)
                 if self.virtual_printer is not None:
                     with contextlib.suppress(Exception):
                         await self.virtual_printer.close()

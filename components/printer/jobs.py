@@ -28,6 +28,7 @@ from moonlite.components.printer.job_state import (
 from moonlite.components.printer.sd_jobs import SdPrinting
 from moonlite.components.printer.state import JOB_STATES, PrinterState
 from moonlite.components.printer.stream import StreamJob
+from moonlite.components.printer.tasks import cancel_and_wait
 
 from moonlite.events import Events
 from moonlite.rpc import ApiError
@@ -354,9 +355,5 @@ class JobManager(JobControl):
 
     async def close(self) -> None:
         """Stop the background tasks (the link is going away)."""
-        for task in (self._follower, self._ticker):
-            if task is not None and not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+        await cancel_and_wait(self._follower, self._ticker)
 

@@ -28,6 +28,7 @@ from .job_objects import JobObjects
 from .macros import MacroError, MacroSet
 from .move_tracking import MoveState, words_params
 from .status_model import StatusModel
+from .tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 #: seconds between publications of fast-changing values (Klipper's status cadence)
@@ -173,10 +174,7 @@ class ObjectTracker:
         try:
             yield
         finally:
-            for pending in (task, *self._tasks):
-                pending.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await pending
+            await cancel_and_wait(task, *self._tasks)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)

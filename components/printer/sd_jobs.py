@@ -16,6 +16,7 @@ from moonlite.components.printer.errors import CommandError, PrinterLinkError
 from moonlite.components.printer.job_source import FileSource
 from moonlite.components.printer.job_state import COMPLETE, ERROR, PrintJob, SelectedFile
 from moonlite.components.printer.state import PrinterState
+from moonlite.components.printer.tasks import cancel_and_wait
 
 from moonlite.events import Events
 from moonlite.rpc import ApiError
@@ -184,8 +185,4 @@ class SdPrinting:
 
     async def close(self) -> None:
         """Stop polling."""
-        for task in (self._poller, self._finisher):
-            if task is not None and not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+        await cancel_and_wait(self._poller, self._finisher)
